@@ -1,0 +1,121 @@
+/*
+ * store.h: everything the relay remembers, behind one interface: users,
+ * tokens, machines, workspaces, sessions, checkpoints, transcripts and the
+ * per-workspace git object stores. The embedded backend is SQLite plus files
+ * under the data directory; no other relay module knows which backend runs.
+ *
+ * All functions return 0 on success, -ENOENT when a record does not exist,
+ * and another negative errno on failure. Strings in records are owned by the
+ * record; clear records with the matching _clear function.
+ */
+#ifndef BATON_STORE_H
+#define BATON_STORE_H
+
+#include <git2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* Opens (creating when needed) the store under data_dir. */
+int store_open(const char *data_dir, struct store **out, char **cause);
+void store_close(struct store *s);
+const char *store_data_dir(const struct store *s);
+
+/* Tokens. kind is "client" or "machine". The user is created if new. The
+ * token is returned once, in clear (caller frees); only its hash is kept. */
+int store_token_create(struct store *s, const char *user, const char *kind,
+		       char **token);
+/* Looks a token up; fills *user and *kind (caller frees) or -ENOENT. */
+int store_token_check(struct store *s, const char *token, char **user,
+		      char **kind);
+
+struct store_machine {
+	char *id;
+	char *user;
+	char *name;
+	char *kind;		/* "local" or "sandbox" */
+	char *state;		/* local: "online"/"offline"; sandbox: lifecycle */
+	char *workspace;	/* sandbox: the workspace it serves */
+	int64_t generation;	/* sandbox: bumped on each new container */
+};
+void store_machine_clear(struct store_machine *m);
+
+/* Finds or creates the local machine (user, name). */
+int store_machine_local(struct store *s, const char *user, const char *name,
+			struct store_machine *out);
+/* Finds or creates the sandbox machine of (user, workspace); when `bump`
+ * is set its generation is incremented (a new container). */
+int store_machine_sandbox(struct store *s, const char *user,
+			  const char *workspace, int bump,
+			  struct store_machine *out);
+int store_machine_get(struct store *s, const char *id,
+		      struct store_machine *out);
+int store_machine_by_name(struct store *s, const char *user,
+			  const char *name, struct store_machine *out);
+int store_machine_set_state(struct store *s, const char *id,
+			    const char *state);
+/* All machines of a user; free with store_machines_free. */
+int store_machines_list(struct store *s, const char *user,
+			struct store_machine **out, size_t *count);
+void store_machines_free(struct store_machine *ms, size_t count);
+
+/* Finds or creates the workspace (user, key); key is the remote URL or a
+ * generated id. Returns its id (caller frees). */
+int store_workspace_ensure(struct store *s, const char *user,
+			   const char *key, char **id);
+
+struct store_session {
+	char *id;
+	char *user;
+	char *machine;		/* current owner machine id */
+	char *workspace;
+	char *agent;		/* profile name */
+	char *worktree;		/* absolute path on the owner */
+	char *state;		/* starting, running, moving, exited, stopped */
+	char *checkpoint;	/* last checkpoint oid, or NULL */
+	uint64_t epoch;		/* owner fence; bumped on every move */
+	uint64_t seq;		/* last transcript seq stored */
+	int exit_status;	/* -1 while running */
+};
+void store_session_clear(struct store_session *ss);
+
+/* Inserts or replaces the whole record. */
+int store_session_put(struct store *s, const struct store_session *ss);
+int store_session_get(struct store *s, const char *id,
+		      struct store_session *out);
+int store_sessions_list(struct store *s, const char *user,
+			struct store_session **out, size_t *count);
+void store_sessions_free(struct store_session *ss, size_t count);
+
+/* Records a checkpoint of a workspace. */
+int store_checkpoint_add(struct store *s, const char *workspace,
+			 const char *session, const char *oid,
+			 const char *machine);
+/* The newest `max` checkpoint oids of a workspace, newest first; free with
+ * store_strv_free. */
+int store_checkpoints_recent(struct store *s, const char *workspace,
+			     size_t max, char ***oids, size_t *count);
+void store_strv_free(char **v, size_t count);
+
+/* Opens the workspace's git object store (bare, created when needed);
+ * caller frees with git_repository_free. */
+int store_objects_open(struct store *s, const char *workspace,
+		       git_repository **out);
+
+/* Transcripts: append-only, one per session, numbered chunks. Appending a
+ * seq that is not last+1 returns -EEXIST for a duplicate (seq <= last) and
+ * -ERANGE for a gap; nothing is written then. */
+int store_transcript_append(struct store *s, const char *session,
+			    uint64_t seq, const void *data, size_t len);
+/* Calls cb for each chunk with seq > after, in order; stops early when cb
+ * returns non-zero and returns that value. */
+typedef int (*store_chunk_cb)(uint64_t seq, const void *data, size_t len,
+			      void *arg);
+int store_transcript_read(struct store *s, const char *session,
+			  uint64_t after, store_chunk_cb cb, void *arg);
+/* The last seq stored for a session (0 when none). */
+int store_transcript_last(struct store *s, const char *session,
+			  uint64_t *seq);
+
+#endif
