@@ -1,2 +1,164 @@
-/* placeholder: being written */
-int main(void) { return 0; }
+/*
+ * main.c: baton-local, the laptop daemon. It registers this machine with
+ * the relay, runs sessions in the worktrees the user names, and takes part
+ * in moves; it reconnects by itself when the relay goes away.
+ */
+#define _GNU_SOURCE
+#include "daemon.h"
+#include "host.h"
+#include "log.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <git2.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+};
+
+static const char usage_text[] =
+"usage: baton-local --relay URL --token TOKEN --name NAME [options]\n"
+"       baton-local --help | --version\n"
+"\n"
+"The Baton laptop daemon: registers this machine with the relay and runs\n"
+"coding-agent sessions in your git worktrees, so you can steer them with\n"
+"`baton` and move them to a sandbox and back.\n"
+"\n"
+"  --relay URL        the relay, e.g. ws://127.0.0.1:8080 (env BATON_RELAY)\n"
+"  --token TOKEN      a machine token from `baton-relay token create\n"
+"                     --kind machine` (env BATON_TOKEN; prefer the env)\n"
+"  --name NAME        this machine's name (default: the host name)\n"
+"  --state DIR        where session records live\n"
+"                     (default: $XDG_STATE_HOME/baton-local)\n"
+"  --agents FILE      extra agent profiles (JSON), besides the built-in\n"
+"                     shell, claude and codex\n"
+"  --log-level LEVEL  error, warn, info (default) or debug (env BATON_LOG)\n"
+"\n"
+"Stops on SIGINT or SIGTERM: agents are stopped, their files stay.\n"
+"Exit status: 0 stopped cleanly, 1 cannot start (the message says why),\n"
+"2 usage.\n";
+
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* Says what is wrong with the command line and exits. */
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "baton-local: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'baton-local --help'.\n");
+	exit(EXIT_USAGE);
+}
+
+static char *default_state_dir(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+
+	if (xdg && xdg[0] == '/')
+		return xasprintf("%s/baton-local", xdg);
+	return xasprintf("%s/.local/state/baton-local", home ? home : ".");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "relay", required_argument, NULL, 'r' },
+		{ "token", required_argument, NULL, 't' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "state", required_argument, NULL, 's' },
+		{ "agents", required_argument, NULL, 'a' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *relay = getenv("BATON_RELAY");
+	const char *token = getenv("BATON_TOKEN");
+	const char *name = NULL, *agents = NULL, *log_env = getenv("BATON_LOG");
+	char *state = NULL, *cause = NULL, host_name[256];
+	struct host_opts ho = { 0 };
+	struct host *h = NULL;
+	uv_loop_t loop;
+	int c, level;
+
+	log_init("baton-local", LOG_LEVEL_INFO);
+	if (log_env && log_level_parse(log_env) >= 0)
+		log_threshold = log_level_parse(log_env);
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': relay = optarg; break;
+		case 't': token = optarg; break;
+		case 'n': name = optarg; break;
+		case 's': free(state); state = xstrdup(optarg); break;
+		case 'a': agents = optarg; break;
+		case 'L':
+			level = log_level_parse(optarg);
+			if (level < 0)
+				usage_error("unknown log level '%s'", optarg);
+			log_threshold = level;
+			break;
+		case 'h': fputs(usage_text, stdout); return EXIT_OK;
+		case 'V': printf("baton-local %s\n", BATON_VERSION);
+			  return EXIT_OK;
+		default: usage_error("unknown option");
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (relay == NULL)
+		usage_error("--relay URL (or BATON_RELAY) is needed");
+	if (token == NULL || token[0] == '\0')
+		usage_error("--token (or BATON_TOKEN) is needed; create one "
+			    "with `baton-relay token create --kind machine`");
+	if (name == NULL) {
+		if (gethostname(host_name, sizeof(host_name)) < 0)
+			usage_error("--name NAME is needed");
+		host_name[sizeof(host_name) - 1] = '\0';
+		name = host_name;
+	}
+	if (state == NULL)
+		state = default_state_dir();
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "baton-local: libsodium failed to start\n");
+		return EXIT_FAIL;
+	}
+	git_libgit2_init();
+	log_route_libraries();
+	uv_loop_init(&loop);
+
+	ho.relay_url = relay;
+	ho.token = token;
+	ho.kind = "local";
+	ho.name = name;
+	ho.state_dir = state;
+	ho.agents_file = agents;
+	if (host_new(&loop, &ho, &h, &cause) < 0) {
+		fprintf(stderr, "baton-local: %s\n", cause);
+		free(cause);
+		free(state);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		git_libgit2_shutdown();
+		return EXIT_FAIL;
+	}
+	log_info("local", "machine %s, relay %s, state in %s", name, relay,
+		 state);
+	daemon_run(&loop, h);
+	free(state);
+	git_libgit2_shutdown();
+	return EXIT_OK;
+}

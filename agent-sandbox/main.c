@@ -1,2 +1,365 @@
-/* placeholder: being written */
-int main(void) { return 0; }
+/*
+ * main.c: baton-sandbox, the daemon a sandbox container starts at boot.
+ *
+ * It reads everything from its environment (a container gets nothing
+ * else), registers with the relay as its sandbox machine, restores the
+ * sessions the relay moves to it under $BATON_WORKSPACE, runs the
+ * repository's .baton/setup once per worktree (stdin closed, time-limited,
+ * output kept), and then runs sessions exactly like baton-local.
+ */
+#define _GNU_SOURCE
+#include "daemon.h"
+#include "host.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SETUP_TIMEOUT_S 600
+
+static const char usage_text[] =
+"usage: baton-sandbox\n"
+"       baton-sandbox --help | --version\n"
+"\n"
+"The Baton sandbox daemon, started by the relay's launcher or a container\n"
+"at boot. It takes its settings from the environment only:\n"
+"  BATON_RELAY        the relay URL, e.g. ws://127.0.0.1:8080\n"
+"  BATON_TOKEN        its machine credential\n"
+"  BATON_MACHINE      its machine record id\n"
+"  BATON_GENERATION   its generation (a new container is a new one)\n"
+"  BATON_WORKSPACE    where worktrees are restored\n"
+"  BATON_SETUP_TIMEOUT  seconds the setup script may run (default 600)\n"
+"  BATON_LOG          error, warn, info (default) or debug\n"
+"  HOME               its own home; agent state is restored under it\n"
+"\n"
+"Exit status: 0 stopped cleanly, 1 cannot start (the message says why).\n";
+
+struct sandbox {
+	char *workspace;
+	unsigned setup_timeout_s;
+};
+
+/* One run of .baton/setup. */
+struct setup_run {
+	struct host *host;
+	host_done_cb done;
+	void *ctx;
+	uv_process_t proc;
+	uv_pipe_t out;
+	uv_timer_t timer;
+	int handles;
+	int status;
+	bool timed_out;
+	bool exited;
+	bool out_closed;
+	char *marker;
+	char *log_path;
+	FILE *log;
+};
+
+/* The folder for a repository: the last part of its remote URL. */
+static char *sandbox_place(struct host *h, const char *session,
+			   const char *source_worktree, const char *remote,
+			   char **cause)
+{
+	struct sandbox *sb = host_data(h);
+	const char *base = remote ? strrchr(remote, '/') : NULL;
+	char *name, *dot;
+
+	name = xstrdup(base && base[1] ? base + 1 : "worktree");
+	dot = strstr(name, ".git");
+	if (dot && dot[4] == '\0' && dot != name)
+		*dot = '\0';
+	for (char *p = name; *p; p++)
+		if (*p == ':' || *p == '\\')
+			*p = '-';
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		free(name);
+		name = xstrdup("worktree");
+	}
+	{
+		char *path = xasprintf("%s/%s", sb->workspace, name);
+
+		free(name);
+		return path;
+	}
+}
+
+static void setup_finish(struct setup_run *run);
+
+static void setup_closed(uv_handle_t *handle)
+{
+	struct setup_run *run = handle->data;
+
+	if (--run->handles == 0)
+		setup_finish(run);
+}
+
+static void setup_alloc(uv_handle_t *handle, size_t size, uv_buf_t *buf)
+{
+	buf->base = xmalloc(4096);
+	buf->len = 4096;
+}
+
+static void setup_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+	struct setup_run *run = stream->data;
+
+	if (n > 0) {
+		char *text = xstrndup(buf->base, (size_t)n);
+
+		fwrite(text, 1, (size_t)n, run->log);
+		fflush(run->log);
+		host_setup_log(run->host, text, false, 0);
+		free(text);
+	} else if (n < 0) {
+		uv_close((uv_handle_t *)stream, setup_closed);
+	}
+	free(buf->base);
+}
+
+static void setup_exit(uv_process_t *proc, int64_t status, int sig)
+{
+	struct setup_run *run = proc->data;
+
+	run->status = sig ? 128 + sig : (int)status;
+	run->exited = true;
+	uv_timer_stop(&run->timer);
+	uv_close((uv_handle_t *)&run->timer, setup_closed);
+	uv_close((uv_handle_t *)proc, setup_closed);
+}
+
+static void setup_timeout(uv_timer_t *t)
+{
+	struct setup_run *run = t->data;
+
+	run->timed_out = true;
+	log_warn("sandbox", "setup script still running after its time "
+		 "limit; stopping it");
+	kill(-run->proc.pid, SIGTERM);
+	kill(-run->proc.pid, SIGKILL);
+}
+
+/* All handles are closed: report how the setup script ended. */
+static void setup_finish(struct setup_run *run)
+{
+	char *why = NULL;
+	int status = run->status;
+
+	if (run->timed_out) {
+		why = xasprintf("start_timeout: the setup script did not "
+				"finish in time; its log is in %s",
+				run->log_path);
+		status = status ? status : 124;
+	} else if (status != 0) {
+		why = xasprintf("start_error: the setup script failed with "
+				"status %d; its log is in %s", status,
+				run->log_path);
+	} else {
+		int fd = open(run->marker, O_WRONLY | O_CREAT | O_CLOEXEC,
+			      0600);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	fprintf(run->log, "[baton] setup finished with status %d%s\n",
+		status, run->timed_out ? " (timed out)" : "");
+	fclose(run->log);
+	host_setup_log(run->host, why ? why : "setup finished", true, status);
+	log_info("sandbox", "setup script ended with status %d", status);
+	run->done(run->host, run->ctx, status, why);
+	free(why);
+	free(run->marker);
+	free(run->log_path);
+	free(run);
+}
+
+/* Runs .baton/setup once per worktree, then lets the resume go on. */
+static void sandbox_after_restore(struct host *h, const char *worktree,
+				  host_done_cb done, void *ctx)
+{
+	struct sandbox *sb = host_data(h);
+	uv_process_options_t po;
+	uv_stdio_container_t stdio[3];
+	struct setup_run *run;
+	char *script = xasprintf("%s/.baton/setup", worktree);
+	unsigned char hash[8];
+	char hex[17];
+	char *args[3];
+	struct stat st;
+	int e;
+
+	if (lstat(script, &st) < 0 || !S_ISREG(st.st_mode)) {
+		free(script);
+		done(h, ctx, 0, NULL);
+		return;
+	}
+	crypto_generichash(hash, sizeof(hash), (unsigned char *)worktree,
+			   strlen(worktree), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+
+	run = xcalloc(1, sizeof(*run));
+	run->host = h;
+	run->done = done;
+	run->ctx = ctx;
+	run->marker = xasprintf("%s/setup-done-%s", host_state_dir(h), hex);
+	run->log_path = xasprintf("%s/setup-%s.log", host_state_dir(h), hex);
+	if (access(run->marker, F_OK) == 0) {
+		free(script);
+		free(run->marker);
+		free(run->log_path);
+		free(run);
+		done(h, ctx, 0, NULL);
+		return;
+	}
+	run->log = fopen(run->log_path, "a");
+	if (run->log == NULL) {
+		char *why = xasprintf("cannot write the setup log %s: %s",
+				      run->log_path, strerror(errno));
+
+		done(h, ctx, 1, why);
+		free(why);
+		free(script);
+		free(run->marker);
+		free(run->log_path);
+		free(run);
+		return;
+	}
+	log_info("sandbox", "running %s (time limit %u s)", script,
+		 sb->setup_timeout_s);
+
+	uv_pipe_init(host_loop(h), &run->out, 0);
+	uv_timer_init(host_loop(h), &run->timer);
+	run->out.data = run->timer.data = run->proc.data = run;
+	memset(&po, 0, sizeof(po));
+	memset(stdio, 0, sizeof(stdio));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&run->out;
+	stdio[2].flags = UV_INHERIT_STREAM;
+	stdio[2].data.stream = (uv_stream_t *)&run->out;
+	args[0] = "/bin/sh";
+	args[1] = script;
+	args[2] = NULL;
+	po.file = args[0];
+	po.args = args;
+	po.cwd = worktree;
+	po.stdio = stdio;
+	po.stdio_count = 3;
+	po.exit_cb = setup_exit;
+	po.flags = UV_PROCESS_DETACHED;
+	e = uv_spawn(host_loop(h), &run->proc, &po);
+	free(script);
+	if (e < 0) {
+		run->status = 127;
+		fprintf(run->log, "[baton] cannot start the setup script: "
+			"%s\n", uv_strerror(e));
+		run->handles = 3;
+		uv_close((uv_handle_t *)&run->proc, setup_closed);
+		uv_close((uv_handle_t *)&run->out, setup_closed);
+		uv_close((uv_handle_t *)&run->timer, setup_closed);
+		return;
+	}
+	run->handles = 3;
+	uv_read_start((uv_stream_t *)&run->out, setup_alloc, setup_read);
+	uv_timer_start(&run->timer, setup_timeout,
+		       (uint64_t)sb->setup_timeout_s * 1000, 0);
+}
+
+static const struct host_ops sandbox_ops = {
+	sandbox_place,
+	sandbox_after_restore,
+};
+
+static const char *need_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || v[0] == '\0') {
+		fprintf(stderr, "baton-sandbox: %s is not set; the launcher "
+			"or the container must provide it (see --help)\n",
+			name);
+		exit(1);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	const char *log_env = getenv("BATON_LOG");
+	const char *timeout_env = getenv("BATON_SETUP_TIMEOUT");
+	struct sandbox sb = { 0 };
+	struct host_opts ho = { 0 };
+	struct host *h = NULL;
+	char *state, *cause = NULL;
+	uv_loop_t loop;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") ||
+			 !strcmp(argv[1], "-h"))) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("baton-sandbox %s\n", BATON_VERSION);
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "baton-sandbox: takes no arguments; settings "
+			"come from the environment (see --help)\n");
+		return 2;
+	}
+	log_init("baton-sandbox", LOG_LEVEL_INFO);
+	if (log_env && log_level_parse(log_env) >= 0)
+		log_threshold = log_level_parse(log_env);
+
+	ho.relay_url = need_env("BATON_RELAY");
+	ho.token = need_env("BATON_TOKEN");
+	ho.machine = need_env("BATON_MACHINE");
+	ho.generation = getenv("BATON_GENERATION");
+	sb.workspace = xstrdup(need_env("BATON_WORKSPACE"));
+	need_env("HOME");
+	sb.setup_timeout_s = timeout_env ? (unsigned)atoi(timeout_env) : 0;
+	if (sb.setup_timeout_s == 0)
+		sb.setup_timeout_s = SETUP_TIMEOUT_S;
+	state = xasprintf("%s/.baton-sandbox", getenv("HOME"));
+
+	if (sodium_init() < 0) {
+		fprintf(stderr, "baton-sandbox: libsodium failed to start\n");
+		return 1;
+	}
+	git_libgit2_init();
+	log_route_libraries();
+	uv_loop_init(&loop);
+	if (mkdir_p(sb.workspace, 0700) < 0) {
+		fprintf(stderr, "baton-sandbox: cannot create %s: %s\n",
+			sb.workspace, strerror(errno));
+		return 1;
+	}
+
+	ho.kind = "sandbox";
+	ho.state_dir = state;
+	ho.ops = &sandbox_ops;
+	ho.data = &sb;
+	if (host_new(&loop, &ho, &h, &cause) < 0) {
+		fprintf(stderr, "baton-sandbox: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	log_info("sandbox", "machine %s generation %s, workspace %s",
+		 ho.machine, ho.generation ? ho.generation : "?",
+		 sb.workspace);
+	daemon_run(&loop, h);
+	free(state);
+	free(sb.workspace);
+	git_libgit2_shutdown();
+	return 0;
+}

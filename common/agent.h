@@ -47,4 +47,13 @@ void agent_strv_free(char **v);
 /* Claude Code's project-folder name for a path; caller frees. */
 char *agent_cwd_slug(const char *path);
 
+/* A profile as JSON (sent with a session so a target runs the same agent);
+ * caller frees with cJSON_Delete. */
+struct cJSON *agent_profile_to_json(const struct agent_profile *p);
+/* Reads a profile from JSON in the user file's format; free the result
+ * with agent_profile_free. */
+int agent_profile_from_json(const struct cJSON *json,
+			    struct agent_profile **out, char **cause);
+void agent_profile_free(struct agent_profile *p);
+
 #endif

@@ -33,11 +33,13 @@ struct field {
 	bool optional;
 };
 
+#define FIELDS_MAX 8
+
 struct msg_type {
 	const char *name;
 	unsigned from;		/* proto_role bits */
 	bool session;		/* envelope must carry a session id */
-	struct field fields[8];
+	struct field fields[FIELDS_MAX];	/* up to a NULL name, if any */
 };
 
 #define C PROTO_FROM_CLIENT
@@ -143,6 +145,15 @@ static int depth_of(const cJSON *item)
 							    : deepest;
 }
 
+/* True when [p, end) holds only JSON whitespace. */
+static bool blank(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			return false;
+	return true;
+}
+
 static int fail(const char **code, const char *which, char *cause,
 		size_t cause_len, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -181,9 +192,10 @@ static bool field_ok(const cJSON *v, enum field_kind kind)
 		       (strlen(v->valuestring) < 20 ||
 			strcmp(v->valuestring, "18446744073709551615") <= 0);
 	case F_INT:
-		return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)
-			v->valuedouble && v->valuedouble > -9e15 &&
-		       v->valuedouble < 9e15;
+		/* range first: casting an out-of-range double is undefined */
+		return cJSON_IsNumber(v) && v->valuedouble > -9e15 &&
+		       v->valuedouble < 9e15 &&
+		       v->valuedouble == (double)(int64_t)v->valuedouble;
 	case F_BOOL:
 		return cJSON_IsBool(v);
 	case F_OBJ:
@@ -229,6 +241,7 @@ int proto_msg_decode(const char *text, size_t len, unsigned from,
 {
 	const struct msg_type *t;
 	const cJSON *type, *id, *session, *body;
+	const char *end;
 	cJSON *root;
 
 	memset(out, 0, sizeof(*out));
@@ -238,11 +251,14 @@ int proto_msg_decode(const char *text, size_t len, unsigned from,
 			    "message of %zu bytes is over the limit of %d",
 			    len, PROTO_MAX_MESSAGE);
 
-	root = cJSON_ParseWithLength(text, len);
+	root = cJSON_ParseWithLengthOpts(text, len, &end, false);
 	if (root == NULL)
 		return fail(code, PROTO_E_BAD_MESSAGE, cause, cause_len,
 			    "message is not valid JSON");
 	out->root = root;
+	if (!blank(end, text + len))
+		return fail(code, PROTO_E_BAD_MESSAGE, cause, cause_len,
+			    "message has bytes after its JSON value");
 	if (!cJSON_IsObject(root))
 		return fail(code, PROTO_E_BAD_MESSAGE, cause, cause_len,
 			    "message is not a JSON object");
@@ -290,7 +306,8 @@ int proto_msg_decode(const char *text, size_t len, unsigned from,
 		return fail(code, PROTO_E_BAD_MESSAGE, cause, cause_len,
 			    "\"body\" must be an object");
 	}
-	for (const struct field *f = t->fields; f->name; f++) {
+	for (size_t i = 0; i < FIELDS_MAX && t->fields[i].name; i++) {
+		const struct field *f = &t->fields[i];
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body,
 								  f->name);
 

@@ -1,2 +1,324 @@
-/* placeholder: being written */
-int main(void) { return 0; }
+/*
+ * main.c: the baton-relay program: `serve` runs the relay, `token create`
+ * makes a token (also while the relay runs).
+ */
+#define _GNU_SOURCE
+#include "relay.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <git2.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,		/* could not do it; the message says why */
+	EXIT_USAGE = 2,
+};
+
+static const char usage_text[] =
+"usage: baton-relay serve --listen ADDR:PORT --data DIR [options]\n"
+"       baton-relay token create --data DIR --user NAME --kind client|machine\n"
+"       baton-relay --help | --version\n"
+"\n"
+"The Baton relay: laptops and sandboxes register with it, clients steer\n"
+"sessions through it, and it moves sessions between machines.\n"
+"\n"
+"serve options:\n"
+"  --listen ADDR:PORT   address to listen on, e.g. 127.0.0.1:8080\n"
+"                       (port 0 picks a free port)\n"
+"  --data DIR           where records, transcripts and objects live\n"
+"  --sandbox-bin PATH   the baton-sandbox program the launcher starts\n"
+"                       (default: next to baton-relay)\n"
+"  --port-file FILE     write the port listened on to FILE\n"
+"  --log-level LEVEL    error, warn, info (default) or debug\n"
+"\n"
+"token create prints a new token on stdout; only its hash is stored.\n"
+"Client tokens are for `baton`, machine tokens for `baton-local`.\n"
+"\n"
+"Exit status: 0 success, 1 failure (the message says why), 2 usage.\n";
+
+static void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* Says what is wrong with the command line and exits with EXIT_USAGE. */
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "baton-relay: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'baton-relay --help'.\n");
+	exit(EXIT_USAGE);
+}
+
+/* The baton-sandbox next to this program, or in the build tree. */
+static char *default_sandbox_bin(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *dir, *path;
+
+	if (n <= 0)
+		return xstrdup("baton-sandbox");
+	self[n] = '\0';
+	dir = dirname(self);
+	path = xasprintf("%s/baton-sandbox", dir);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	path = xasprintf("%s/../agent-sandbox/baton-sandbox", dir);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	return xstrdup("baton-sandbox");
+}
+
+static int split_listen(const char *listen, char **host, int *port)
+{
+	const char *colon = strrchr(listen, ':');
+	char *end;
+	long n;
+
+	if (colon == NULL || colon == listen)
+		return -1;
+	n = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || n < 0 || n > 65535)
+		return -1;
+	if (listen[0] == '[' && colon[-1] == ']')
+		*host = xstrndup(listen + 1, (size_t)(colon - listen - 2));
+	else
+		*host = xstrndup(listen, (size_t)(colon - listen));
+	if (!strcmp(*host, "localhost")) {
+		free(*host);
+		*host = xstrdup("127.0.0.1");
+	}
+	*port = (int)n;
+	return 0;
+}
+
+struct serve_state {
+	struct relay relay;
+	uv_signal_t sigint;
+	uv_signal_t sigterm;
+};
+
+static void on_signal_closed(uv_handle_t *h)
+{
+}
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+	struct serve_state *st = sig->data;
+	struct relay *r = &st->relay;
+
+	if (r->stopping)
+		return;
+	log_info("relay", "stopping on %s", strsignal(signum));
+	r->stopping = true;
+	launcher_stop_all(r->launcher, 5000);
+	uv_close((uv_handle_t *)&st->sigint, on_signal_closed);
+	uv_close((uv_handle_t *)&st->sigterm, on_signal_closed);
+	server_shutdown(r);
+}
+
+static int serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "sandbox-bin", required_argument, NULL, 's' },
+		{ "port-file", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *listen = NULL, *data = NULL, *port_file = NULL;
+	char *sandbox_bin = NULL, *host = NULL, *cause = NULL;
+	struct serve_state st;
+	struct relay *r = &st.relay;
+	uv_loop_t loop;
+	int c, port, bound = 0, level, rc = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen = optarg; break;
+		case 'd': data = optarg; break;
+		case 's': free(sandbox_bin); sandbox_bin = xstrdup(optarg);
+			  break;
+		case 'p': port_file = optarg; break;
+		case 'L':
+			level = log_level_parse(optarg);
+			if (level < 0)
+				usage_error("unknown log level '%s'", optarg);
+			log_threshold = level;
+			break;
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		default: usage_error("%s", "bad option for serve");
+		}
+	}
+	if (listen == NULL || data == NULL)
+		usage_error("%s", "serve needs --listen ADDR:PORT and "
+			    "--data DIR");
+	if (split_listen(listen, &host, &port) < 0)
+		usage_error("--listen '%s' is not ADDR:PORT, e.g. "
+			    "127.0.0.1:8080", listen);
+	if (sandbox_bin == NULL)
+		sandbox_bin = default_sandbox_bin();
+
+	memset(&st, 0, sizeof(st));
+	uv_loop_init(&loop);
+	r->loop = &loop;
+	if (store_open(data, &r->store, &cause) < 0) {
+		fprintf(stderr, "baton-relay: %s\n", cause);
+		goto out;
+	}
+	r->bus = bus_new();
+	r->launcher = launcher_new(&loop, sandbox_bin, data,
+				   relay_sandbox_exited, r);
+	if (server_start(r, host, port, &bound, &cause) < 0) {
+		fprintf(stderr, "baton-relay: %s\n", cause);
+		goto out;
+	}
+	r->url = xasprintf(strchr(host, ':') ? "ws://[%s]:%d" : "ws://%s:%d",
+			   !strcmp(host, "0.0.0.0") ? "127.0.0.1" : host,
+			   bound);
+	if (port_file) {
+		char text[16];
+		int e;
+
+		snprintf(text, sizeof(text), "%d\n", bound);
+		e = file_write_atomic(port_file, text, strlen(text), 0644);
+		if (e < 0) {
+			fprintf(stderr, "baton-relay: cannot write %s: %s\n",
+				port_file, strerror(-e));
+			server_shutdown(r);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			goto out;
+		}
+	}
+	log_info("relay", "listening on %s, data in %s, sandboxes from %s",
+		 r->url, data, sandbox_bin);
+
+	uv_signal_init(&loop, &st.sigint);
+	uv_signal_init(&loop, &st.sigterm);
+	st.sigint.data = st.sigterm.data = &st;
+	uv_signal_start(&st.sigint, on_stop_signal, SIGINT);
+	uv_signal_start(&st.sigterm, on_stop_signal, SIGTERM);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	log_info("relay", "stopped");
+	rc = EXIT_OK;
+out:
+	server_free(r);
+	/* let lws close what its second destroy released */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	relay_sessions_free(r);
+	launcher_free(r->launcher);
+	bus_free(r->bus);
+	store_close(r->store);
+	if (uv_loop_close(&loop) != 0)
+		log_warn("relay", "event loop closed with handles open");
+	free(r->url);
+	free(host);
+	free(cause);
+	free(sandbox_bin);
+	return rc;
+}
+
+static int token_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *data = NULL, *user = NULL, *kind = NULL;
+	struct store *s = NULL;
+	char *token = NULL, *cause = NULL;
+	int c, e;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': data = optarg; break;
+		case 'u': user = optarg; break;
+		case 'k': kind = optarg; break;
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		default: usage_error("%s", "bad option for token create");
+		}
+	}
+	if (data == NULL || user == NULL || kind == NULL)
+		usage_error("%s", "token create needs --data DIR --user NAME "
+			    "--kind client|machine");
+	if (strcmp(kind, "client") && strcmp(kind, "machine"))
+		usage_error("--kind must be client or machine, not '%s'",
+			    kind);
+	if (user[0] == '\0' || strlen(user) > 64)
+		usage_error("%s", "--user needs a name of 1 to 64 bytes");
+
+	if (store_open(data, &s, &cause) < 0) {
+		fprintf(stderr, "baton-relay: %s\n", cause);
+		free(cause);
+		return EXIT_FAIL;
+	}
+	e = store_token_create(s, user, kind, &token);
+	store_close(s);
+	if (e < 0) {
+		fprintf(stderr, "baton-relay: cannot create a token in %s: "
+			"%s\n", data, strerror(-e));
+		return EXIT_FAIL;
+	}
+	printf("%s\n", token);
+	sodium_memzero(token, strlen(token));
+	free(token);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	log_init("baton-relay", LOG_LEVEL_INFO);
+	if (getenv("BATON_LOG") && log_level_parse(getenv("BATON_LOG")) >= 0)
+		log_threshold = log_level_parse(getenv("BATON_LOG"));
+	if (argc < 2)
+		usage_error("%s", "a command is needed: serve or token create");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("baton-relay %s\n", BATON_VERSION);
+		return EXIT_OK;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "baton-relay: libsodium failed to start\n");
+		return EXIT_FAIL;
+	}
+	git_libgit2_init();
+	log_route_libraries();
+
+	if (!strcmp(argv[1], "serve")) {
+		rc = serve(argc - 1, argv + 1);
+	} else if (!strcmp(argv[1], "token") && argc > 2 &&
+		   !strcmp(argv[2], "create")) {
+		rc = token_create(argc - 2, argv + 2);
+	} else {
+		usage_error("unknown command '%s'; use serve or token create",
+			    argv[1]);
+	}
+	git_libgit2_shutdown();
+	return rc;
+}

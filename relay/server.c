@@ -1,1 +1,233 @@
-/* placeholder: being written */
+/*
+ * server.c: the relay's WebSocket server: lws on the relay's libuv loop,
+ * one struct conn per connection, whole messages handed to relay.c.
+ */
+#define _GNU_SOURCE
+#include "relay.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct conn *conn_new(struct relay *r, struct lws *wsi)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->id = ++r->next_conn_id;
+	c->relay = r;
+	c->wsi = wsi;
+	lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
+	c->next = r->conns;
+	r->conns = c;
+	return c;
+}
+
+static void conn_free(struct relay *r, struct conn *c)
+{
+	for (struct conn **p = &r->conns; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	frame_queue_clear(&c->out);
+	frame_rx_free(&c->in);
+	free(c->user);
+	free(c->machine_id);
+	free(c->machine_name);
+	free(c->machine_kind);
+	free(c);
+}
+
+/* Answers plain HTTP requests: only a health check for now. */
+static int serve_http(struct lws *wsi, const char *uri)
+{
+	static const char ok[] = "ok\n";
+	static const char missing[] = "baton-relay speaks WebSocket "
+				      "(subprotocol " PROTO_SUBPROTOCOL ")\n";
+	const char *body = strcmp(uri, "/healthz") ? missing : ok;
+	unsigned status = strcmp(uri, "/healthz") ? HTTP_STATUS_NOT_FOUND
+						  : HTTP_STATUS_OK;
+	uint8_t buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start;
+	uint8_t *end = buf + sizeof(buf);
+	size_t len = strlen(body);
+
+	if (lws_add_http_common_headers(wsi, status, "text/plain", len, &p,
+					end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (lws_write(wsi, (uint8_t *)body, len, LWS_WRITE_HTTP_FINAL) < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			  void *user, void *in, size_t len)
+{
+	struct relay *r = lws_context_user(lws_get_context(wsi));
+	struct conn **slot = user;
+	struct conn *c = slot ? *slot : NULL;
+	int n;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return serve_http(wsi, in ? (const char *)in : "/");
+
+	case LWS_CALLBACK_ESTABLISHED:
+		if (r->stopping)
+			return -1;
+		*slot = conn_new(r, wsi);
+		log_debug("server", "connection %llu from %s",
+			  (unsigned long long)(*slot)->id, (*slot)->peer);
+		break;
+
+	case LWS_CALLBACK_RECEIVE:
+		if (c == NULL || c->closing)
+			break;
+		switch (frame_rx_feed(&c->in, wsi, in, len)) {
+		case FRAME_RX_MORE:
+			return 0;
+		case FRAME_RX_TEXT:
+			relay_on_text(r, c, (char *)c->in.data, c->in.len);
+			break;
+		case FRAME_RX_BINARY:
+			relay_on_binary(r, c, c->in.data, c->in.len);
+			break;
+		case FRAME_RX_TOO_LARGE:
+			conn_send_error(c, NULL, NULL, PROTO_E_TOO_LARGE,
+					"message over the 1 MiB limit dropped; "
+					"split bulk data into binary chunks");
+			break;
+		}
+		frame_rx_reset(&c->in);
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (c == NULL)
+			break;
+		n = frame_queue_write(&c->out, wsi);
+		if (n < 0)
+			return -1;
+		if (n > 0) {
+			lws_callback_on_writable(wsi);
+		} else if (c->closing) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+					 NULL, 0);
+			return -1;
+		}
+		break;
+
+	case LWS_CALLBACK_CLOSED:
+		if (c == NULL)
+			break;
+		log_debug("server", "connection %llu closed",
+			  (unsigned long long)c->id);
+		relay_on_close(r, c);
+		bus_forget(r->bus, c);
+		conn_free(r, c);
+		*slot = NULL;
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols relay_protocols[] = {
+	{ PROTO_SUBPROTOCOL, relay_callback, sizeof(struct conn *),
+	  PROTO_CHUNK + 1024, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+int server_start(struct relay *r, const char *host, int port,
+		 int *bound_port, char **cause)
+{
+	struct lws_context_creation_info info;
+	void *loops[1] = { r->loop };
+	struct lws_vhost *vh;
+
+	memset(&info, 0, sizeof(info));
+	info.port = port;
+	info.iface = host;
+	info.protocols = relay_protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV |
+		       LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	info.foreign_loops = loops;
+	info.user = r;
+	info.gid = -1;
+	info.uid = -1;
+	info.vhost_name = "baton";
+	r->lws = lws_create_context(&info);
+	if (r->lws == NULL) {
+		*cause = xasprintf("cannot listen on %s:%d (is the port in "
+				   "use, or the address not on this "
+				   "machine?); is libwebsockets-evlib-uv "
+				   "installed?", host, port);
+		return -EADDRNOTAVAIL;
+	}
+	vh = lws_get_vhost_by_name(r->lws, "baton");
+	*bound_port = vh ? lws_get_vhost_listen_port(vh) : port;
+	return 0;
+}
+
+void server_shutdown(struct relay *r)
+{
+	r->stopping = true;
+	if (r->lws)
+		lws_context_destroy(r->lws);
+}
+
+void server_free(struct relay *r)
+{
+	if (r->lws)
+		lws_context_destroy(r->lws);
+	r->lws = NULL;
+	while (r->conns)
+		conn_free(r, r->conns);
+}
+
+void conn_send_text(struct conn *c, const char *text)
+{
+	if (c->closing)
+		return;
+	frame_queue_text(&c->out, text, strlen(text));
+	lws_callback_on_writable(c->wsi);
+}
+
+void conn_send_owned(struct conn *c, char *text)
+{
+	conn_send_text(c, text);
+	free(text);
+}
+
+void conn_send_binary(struct conn *c, const struct proto_bin *hdr,
+		      const void *data, size_t len)
+{
+	if (c->closing)
+		return;
+	frame_queue_binary(&c->out, hdr, data, len);
+	lws_callback_on_writable(c->wsi);
+}
+
+void conn_send_error(struct conn *c, const char *id, const char *session,
+		     const char *code, const char *message)
+{
+	conn_send_owned(c, proto_encode_error(id, session, code, message));
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+	log_info("server", "closing connection %llu (%s): %s",
+		 (unsigned long long)c->id, c->peer, reason);
+	c->closing = true;
+	lws_callback_on_writable(c->wsi);
+}
+
+size_t conn_queued(const struct conn *c)
+{
+	return c->out.bytes;
+}

@@ -1,0 +1,1274 @@
+/*
+ * host.c: the session host shared by baton-local and baton-sandbox.
+ *
+ * One link to the relay; a list of live sessions, each an agent in a PTY;
+ * and a small record per session this machine has held (sessions.json in
+ * the state folder): its worktree, epoch, the checkpoint it left with, and
+ * the checkpoints known here, so a move back can tell whether the worktree
+ * changed meanwhile and which objects it need not fetch.
+ */
+#define _GNU_SOURCE
+#include "host.h"
+#include "agent.h"
+#include "checkpoint.h"
+#include "link.h"
+#include "log.h"
+#include "proto.h"
+#include "pty.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECENT_INPUTS 256
+#define KNOWN_CHECKPOINTS 16
+#define QUEUE_HIGH (4u << 20)	/* pause agents above this much queued */
+#define QUEUE_LOW (1u << 20)	/* and resume them below this */
+#define PENDING_MAX (64u << 20)	/* output kept while disconnected */
+#define STOP_GRACE_MS 5000
+
+struct pending_out {
+	struct pending_out *next;
+	struct proto_bin hdr;
+	size_t len;
+	uint8_t data[];
+};
+
+struct resume;
+
+struct hsession {
+	char id[PROTO_UUID_LEN + 1];
+	struct host *host;
+	struct pty_proc *proc;
+	struct agent_profile *profile;	/* owned */
+	char *worktree;
+	uint64_t epoch;
+	uint64_t seq;		/* last output seq numbered */
+	uint64_t inputs[RECENT_INPUTS];
+	size_t input_next;
+	bool suspending;	/* stopping the agent for a checkpoint */
+	bool stopping;		/* stopping on request: report the exit */
+	uint64_t suspend_epoch;
+	cJSON *suspend_haves;
+	struct resume *resume;	/* restore in progress */
+	struct hsession *next;
+};
+
+/* A resume in progress (session.resume until session.resumed). */
+struct resume {
+	char *checkpoint;
+	char *remote;
+	cJSON *profile;
+	char *agent;
+	uint64_t epoch;
+	uint64_t seq;
+	char *worktree;		/* where the session will live */
+	git_repository *repo;
+	struct checkpoint_unpack *unpack;
+	char *note;
+	char *set_aside;
+};
+
+struct host {
+	uv_loop_t *loop;
+	struct link *link;
+	struct host_ops ops;
+	void *data;
+	char *kind;
+	char *name;
+	char *machine;
+	char *generation;
+	char *token;
+	char *state_dir;
+	char *records_path;
+	char *home;
+	struct agent_profiles *profiles;
+	struct hsession *sessions;
+	cJSON *records;		/* {"sessions": {ID: {...}}} */
+	struct pending_out *pending;
+	struct pending_out **pending_tail;
+	size_t pending_bytes;
+	bool welcomed;
+	bool stopping;
+	bool paused;
+	uv_timer_t flow;
+};
+
+static void session_free(struct hsession *s);
+static void resume_fail(struct hsession *s, const char *why);
+static void resume_objects_ready(struct hsession *s);
+
+/* ---- records ---- */
+
+static cJSON *records_sessions(struct host *h)
+{
+	cJSON *all = cJSON_GetObjectItemCaseSensitive(h->records,
+						      "sessions");
+
+	if (!cJSON_IsObject(all)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(h->records,
+							"sessions");
+		all = cJSON_AddObjectToObject(h->records, "sessions");
+	}
+	return all;
+}
+
+static cJSON *record_get(struct host *h, const char *id, bool create)
+{
+	cJSON *all = records_sessions(h);
+	cJSON *rec = cJSON_GetObjectItemCaseSensitive(all, id);
+
+	if (rec == NULL && create)
+		rec = cJSON_AddObjectToObject(all, id);
+	return rec;
+}
+
+static void record_set(cJSON *rec, const char *name, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, name);
+	if (value)
+		cJSON_AddStringToObject(rec, name, value);
+}
+
+/* Remembers a checkpoint as present here (newest first, bounded). */
+static void record_add_checkpoint(cJSON *rec, const char *oid)
+{
+	cJSON *list = cJSON_GetObjectItemCaseSensitive(rec, "checkpoints");
+
+	if (!cJSON_IsArray(list)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(rec, "checkpoints");
+		list = cJSON_AddArrayToObject(rec, "checkpoints");
+	}
+	for (int i = cJSON_GetArraySize(list) - 1; i >= 0; i--) {
+		cJSON *item = cJSON_GetArrayItem(list, i);
+
+		if (cJSON_IsString(item) && !strcmp(item->valuestring, oid))
+			cJSON_DeleteItemFromArray(list, i);
+	}
+	cJSON_InsertItemInArray(list, 0, cJSON_CreateString(oid));
+	while (cJSON_GetArraySize(list) > KNOWN_CHECKPOINTS)
+		cJSON_DeleteItemFromArray(list, KNOWN_CHECKPOINTS);
+}
+
+static void records_save(struct host *h)
+{
+	char *text = cJSON_Print(h->records);
+	int e = file_write_atomic(h->records_path, text, strlen(text), 0600);
+
+	if (e < 0)
+		log_error("host", "cannot save %s: %s; the next move back "
+			  "to this machine may restore beside the worktree",
+			  h->records_path, strerror(-e));
+	free(text);
+}
+
+static void records_load(struct host *h)
+{
+	char *text = NULL;
+	size_t len;
+	int e = file_read_all(h->records_path, 16u << 20, &text, &len);
+
+	if (e == 0)
+		h->records = cJSON_ParseWithLength(text, len);
+	if (e < 0 && e != -ENOENT)
+		log_warn("host", "cannot read %s: %s; starting without "
+			 "session records", h->records_path, strerror(-e));
+	else if (e == 0 && !cJSON_IsObject(h->records))
+		log_warn("host", "%s is not valid JSON; starting without "
+			 "session records", h->records_path);
+	free(text);
+	if (!cJSON_IsObject(h->records)) {
+		cJSON_Delete(h->records);
+		h->records = cJSON_CreateObject();
+	}
+}
+
+/* ---- sending ---- */
+
+static void send_msg(struct host *h, const char *type, const char *id,
+		     const char *session, cJSON *body)
+{
+	char *text = proto_encode(type, id, session, body);
+
+	if (link_send_owned(h->link, text) < 0)
+		log_debug("host", "not connected; %s not sent", type);
+}
+
+static void send_error(struct host *h, const char *id, const char *session,
+		       const char *code, const char *message)
+{
+	if (link_send_owned(h->link, proto_encode_error(id, session, code,
+						       message)) < 0)
+		log_debug("host", "not connected; error not sent");
+}
+
+static void flow_check(uv_timer_t *t);
+
+/* Pauses the agents while the relay link is behind. */
+static void flow_control(struct host *h)
+{
+	size_t queued = link_queued(h->link) + h->pending_bytes;
+
+	if (!h->paused && queued > QUEUE_HIGH) {
+		h->paused = true;
+		for (struct hsession *s = h->sessions; s; s = s->next)
+			if (s->proc)
+				pty_proc_pause(s->proc);
+		uv_timer_start(&h->flow, flow_check, 20, 20);
+	} else if (h->paused && queued < QUEUE_LOW &&
+		   (h->pending_bytes == 0 || h->welcomed)) {
+		h->paused = false;
+		for (struct hsession *s = h->sessions; s; s = s->next)
+			if (s->proc)
+				pty_proc_resume(s->proc);
+		uv_timer_stop(&h->flow);
+	}
+}
+
+static void flow_check(uv_timer_t *t)
+{
+	flow_control(t->data);
+}
+
+/* Sends an output chunk now, or keeps it until the link is back. */
+static void send_output(struct host *h, const struct proto_bin *hdr,
+			const void *data, size_t len)
+{
+	struct pending_out *p;
+
+	if (h->welcomed && h->pending == NULL &&
+	    link_send_binary(h->link, hdr, data, len) == 0) {
+		flow_control(h);
+		return;
+	}
+	p = xmalloc(sizeof(*p) + len);
+	p->next = NULL;
+	p->hdr = *hdr;
+	p->len = len;
+	memcpy(p->data, data, len);
+	*h->pending_tail = p;
+	h->pending_tail = &p->next;
+	h->pending_bytes += len;
+	flow_control(h);
+}
+
+static void flush_pending(struct host *h)
+{
+	while (h->pending && h->welcomed) {
+		struct pending_out *p = h->pending;
+
+		if (link_send_binary(h->link, &p->hdr, p->data, p->len) < 0)
+			break;
+		h->pending = p->next;
+		h->pending_bytes -= p->len;
+		free(p);
+	}
+	if (h->pending == NULL)
+		h->pending_tail = &h->pending;
+	flow_control(h);
+}
+
+/* ---- agents ---- */
+
+static struct hsession *session_find(struct host *h, const char *id)
+{
+	for (struct hsession *s = h->sessions; s; s = s->next)
+		if (!strcmp(s->id, id))
+			return s;
+	return NULL;
+}
+
+static void on_agent_output(struct pty_proc *p, const char *data,
+			    size_t len, void *arg)
+{
+	struct hsession *s = arg;
+	struct proto_bin hdr = { .kind = PROTO_BIN_OUTPUT };
+
+	proto_uuid_parse(s->id, hdr.session);
+	hdr.epoch = (uint32_t)s->epoch;
+	while (len > 0) {
+		size_t n = len > PROTO_CHUNK ? PROTO_CHUNK : len;
+
+		hdr.seq = ++s->seq;
+		send_output(s->host, &hdr, data, n);
+		data += n;
+		len -= n;
+	}
+}
+
+static void suspend_finish(struct hsession *s);
+
+static void on_agent_exit(struct pty_proc *p, int status, void *arg)
+{
+	struct hsession *s = arg;
+	struct host *h = s->host;
+	cJSON *body;
+
+	log_info("host", "session %s: agent exited with status %d", s->id,
+		 status);
+	if (s->suspending) {
+		suspend_finish(s);
+		return;
+	}
+	if (!h->stopping) {
+		body = cJSON_CreateObject();
+		cJSON_AddNumberToObject(body, "status", status);
+		send_msg(h, "session.exited", NULL, s->id, body);
+	}
+	session_free(s);
+}
+
+/* Starts the agent of s with argv templates `tmpl` in s->worktree. */
+static int agent_start(struct hsession *s, char *const *tmpl,
+		       unsigned short cols, unsigned short rows, char **cause)
+{
+	struct host *h = s->host;
+	struct agent_vars vars = { s->id, h->home, s->worktree };
+	struct pty_proc_opts po;
+	char **argv = agent_expand_all(tmpl, &vars);
+	char *env[3];
+	int e;
+
+	env[0] = xasprintf("BATON_SESSION=%s", s->id);
+	env[1] = xasprintf("BATON_WORKTREE=%s", s->worktree);
+	env[2] = NULL;
+	memset(&po, 0, sizeof(po));
+	po.argv = argv;
+	po.env = env;
+	po.cwd = s->worktree;
+	po.cols = cols ? cols : 120;
+	po.rows = rows ? rows : 40;
+	po.on_output = on_agent_output;
+	po.on_exit = on_agent_exit;
+	po.arg = s;
+	e = pty_proc_spawn(h->loop, &po, &s->proc, cause);
+	if (e == 0)
+		log_info("host", "session %s: started %s in %s (pid %d)",
+			 s->id, argv[0], s->worktree,
+			 (int)pty_proc_pid(s->proc));
+	agent_strv_free(argv);
+	free(env[0]);
+	free(env[1]);
+	return e;
+}
+
+static struct hsession *session_new(struct host *h, const char *id)
+{
+	struct hsession *s = xcalloc(1, sizeof(*s));
+
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	s->host = h;
+	s->next = h->sessions;
+	h->sessions = s;
+	return s;
+}
+
+static void resume_free(struct resume *r)
+{
+	if (r == NULL)
+		return;
+	free(r->checkpoint);
+	free(r->remote);
+	cJSON_Delete(r->profile);
+	free(r->agent);
+	free(r->worktree);
+	git_repository_free(r->repo);
+	checkpoint_unpack_free(r->unpack);
+	free(r->note);
+	free(r->set_aside);
+	free(r);
+}
+
+static void session_free(struct hsession *s)
+{
+	struct host *h = s->host;
+
+	for (struct hsession **p = &h->sessions; *p; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	}
+	if (s->proc)
+		pty_proc_free(s->proc);
+	agent_profile_free(s->profile);
+	resume_free(s->resume);
+	cJSON_Delete(s->suspend_haves);
+	free(s->worktree);
+	free(s);
+}
+
+/* The workspace key: the origin URL, or an id of this repository. */
+static char *workspace_key(struct host *h, git_repository *repo,
+			   char **remote)
+{
+	git_remote *origin = NULL;
+	unsigned char hash[16];
+	char hex[33];
+	char *seed;
+
+	*remote = NULL;
+	if (git_remote_lookup(&origin, repo, "origin") == 0 &&
+	    git_remote_url(origin))
+		*remote = xstrdup(git_remote_url(origin));
+	git_remote_free(origin);
+	if (*remote)
+		return xstrdup(*remote);
+	seed = xasprintf("%s\n%s", h->name ? h->name : h->machine,
+			 git_repository_commondir(repo));
+	crypto_generichash(hash, sizeof(hash), (unsigned char *)seed,
+			   strlen(seed), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	free(seed);
+	return xasprintf("repo:%s", hex);
+}
+
+static void handle_spawn(struct host *h, const struct proto_msg *m)
+{
+	const char *dir = proto_str(m->body, "dir");
+	const char *agent = proto_str(m->body, "agent");
+	const struct agent_profile *profile;
+	git_repository *repo = NULL;
+	struct hsession *s;
+	char real[PATH_MAX];
+	char *cause = NULL, *key = NULL, *remote = NULL;
+	int64_t cols = 0, rows = 0;
+	uint64_t epoch = 1, seq = 0;
+	cJSON *body, *rec, *pj;
+
+	if (session_find(h, m->session)) {
+		send_error(h, m->id, m->session, PROTO_E_CONFLICT,
+			   "that session already runs here");
+		return;
+	}
+	profile = agent_profile_find(h->profiles, agent);
+	if (profile == NULL) {
+		cause = xasprintf("no agent profile \"%s\" on this machine; "
+				  "built-ins are shell, claude and codex",
+				  agent);
+		goto fail;
+	}
+	if (realpath(dir, real) == NULL) {
+		cause = xasprintf("cannot use %s on this machine: %s", dir,
+				  strerror(errno));
+		goto fail;
+	}
+	if (git_repository_open_ext(&repo, real, 0, NULL) < 0 ||
+	    git_repository_is_bare(repo)) {
+		cause = xasprintf("%s is not in a git worktree; sessions run "
+				  "in git worktrees so they can move", real);
+		goto fail;
+	}
+	snprintf(real, sizeof(real), "%s", git_repository_workdir(repo));
+	if (strlen(real) > 1 && real[strlen(real) - 1] == '/')
+		real[strlen(real) - 1] = '\0';
+	key = workspace_key(h, repo, &remote);
+	proto_int(m->body, "cols", &cols);
+	proto_int(m->body, "rows", &rows);
+	proto_u64(m->body, "epoch", &epoch);
+	proto_u64(m->body, "seq", &seq);
+
+	s = session_new(h, m->session);
+	s->worktree = xstrdup(real);
+	s->epoch = epoch;
+	s->seq = seq;
+	pj = agent_profile_to_json(profile);
+	agent_profile_from_json(pj, &s->profile, &cause);
+	cJSON_Delete(pj);
+	if (s->profile == NULL ||
+	    agent_start(s, s->profile->start, (unsigned short)cols,
+			(unsigned short)rows, &cause) < 0) {
+		session_free(s);
+		goto fail;
+	}
+
+	rec = record_get(h, s->id, true);
+	record_set(rec, "worktree", s->worktree);
+	record_set(rec, "agent", agent);
+	record_set(rec, "left", NULL);
+	records_save(h);
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "worktree", s->worktree);
+	cJSON_AddStringToObject(body, "workspace", key);
+	if (remote)
+		cJSON_AddStringToObject(body, "remote", remote);
+	cJSON_AddItemToObject(body, "profile",
+			      agent_profile_to_json(s->profile));
+	send_msg(h, "session.spawned", m->id, s->id, body);
+	goto out;
+fail:
+	log_warn("host", "session %s: cannot start: %s", m->session, cause);
+	send_error(h, m->id, m->session, PROTO_E_FAILED, cause);
+out:
+	git_repository_free(repo);
+	free(cause);
+	free(key);
+	free(remote);
+}
+
+/* ---- suspend: stop, checkpoint, upload ---- */
+
+static char **state_paths(struct hsession *s, const char *worktree)
+{
+	struct agent_vars vars = { s->id, s->host->home, worktree };
+
+	return agent_expand_all(s->profile->state, &vars);
+}
+
+static void handle_suspend(struct host *h, const struct proto_msg *m,
+			   struct hsession *s)
+{
+	if (s->suspending || s->proc == NULL) {
+		send_error(h, m->id, s->id, PROTO_E_CONFLICT,
+			   "the session is not running here");
+		return;
+	}
+	s->suspending = true;
+	proto_u64(m->body, "epoch", &s->suspend_epoch);
+	cJSON_Delete(s->suspend_haves);
+	s->suspend_haves = cJSON_Duplicate(
+		cJSON_GetObjectItemCaseSensitive(m->body, "have"), 1);
+	log_info("host", "session %s: suspending for a move", s->id);
+	pty_proc_stop(s->proc, STOP_GRACE_MS);
+}
+
+/* Starts the agent again after a failed suspend, so nothing is lost. */
+static void suspend_abort(struct hsession *s, const char *why)
+{
+	char *cause = NULL;
+
+	log_warn("host", "session %s: cannot suspend: %s", s->id, why);
+	send_error(s->host, NULL, s->id, PROTO_E_FAILED, why);
+	s->suspending = false;
+	if (s->proc) {
+		pty_proc_free(s->proc);
+		s->proc = NULL;
+	}
+	if (agent_start(s, s->profile->resume, 0, 0, &cause) < 0) {
+		log_error("host", "session %s: cannot restart the agent: %s",
+			  s->id, cause);
+		free(cause);
+		session_free(s);
+	}
+}
+
+static void send_pack(struct host *h, const char *session, uint64_t epoch,
+		      const struct buf *pack)
+{
+	struct proto_bin hdr = { .kind = PROTO_BIN_PACK };
+	size_t off = 0;
+
+	proto_uuid_parse(session, hdr.session);
+	hdr.epoch = (uint32_t)epoch;
+	do {
+		size_t n = pack->len - off > PROTO_CHUNK ? PROTO_CHUNK
+							 : pack->len - off;
+
+		hdr.flags = off + n == pack->len ? PROTO_BIN_LAST : 0;
+		link_send_binary(h->link, &hdr, pack->data + off, n);
+		hdr.seq++;
+		off += n;
+	} while (off < pack->len);
+}
+
+/* The agent has stopped: checkpoint the worktree and upload it. */
+static void suspend_finish(struct hsession *s)
+{
+	struct host *h = s->host;
+	char **paths = state_paths(s, s->worktree);
+	size_t npaths = 0;
+	git_repository *repo = NULL;
+	struct buf pack = BUF_INIT;
+	git_oid id, *haves = NULL;
+	size_t nhaves = 0;
+	char hex[GIT_OID_HEXSZ + 1];
+	char *cause = NULL;
+	const cJSON *item;
+	cJSON *body, *rec;
+	uint64_t t0 = now_ms();
+
+	while (paths[npaths])
+		npaths++;
+	if (git_repository_open(&repo, s->worktree) < 0) {
+		cause = xasprintf("cannot open the worktree %s: %s",
+				  s->worktree, git_error_last()
+				  ? git_error_last()->message : "unknown");
+		goto fail;
+	}
+	if (checkpoint_create(repo, s->id, (const char *const *)paths,
+			      npaths, &id, &cause) < 0)
+		goto fail;
+	haves = xcalloc((size_t)cJSON_GetArraySize(s->suspend_haves) + 1,
+			sizeof(*haves));
+	cJSON_ArrayForEach(item, s->suspend_haves) {
+		if (cJSON_IsString(item) &&
+		    git_oid_fromstr(&haves[nhaves], item->valuestring) == 0)
+			nhaves++;
+	}
+	if (checkpoint_pack(repo, &id, haves, nhaves, &pack, &cause) < 0)
+		goto fail;
+	git_oid_tostr(hex, sizeof(hex), &id);
+	log_info("host", "session %s: checkpoint %.12s, pack of %zu bytes "
+		 "in %" PRIu64 " ms", s->id, hex, pack.len, now_ms() - t0);
+
+	send_pack(h, s->id, s->epoch, &pack);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "checkpoint", hex);
+	proto_add_u64(body, "seq", s->seq);
+	proto_add_u64(body, "pack_bytes", pack.len);
+	send_msg(h, "session.suspended", NULL, s->id, body);
+
+	rec = record_get(h, s->id, true);
+	record_set(rec, "worktree", s->worktree);
+	record_set(rec, "left", hex);
+	record_add_checkpoint(rec, hex);
+	records_save(h);
+	session_free(s);
+	goto out;
+fail:
+	suspend_abort(s, cause);
+out:
+	agent_strv_free(paths);
+	free(haves);
+	free(cause);
+	buf_free(&pack);
+	git_repository_free(repo);
+}
+
+/* ---- resume: fetch, restore, start ---- */
+
+static bool dir_is_empty_or_missing(const char *path)
+{
+	struct stat st;
+	char *git = xasprintf("%s/.git", path);
+	bool empty = stat(git, &st) < 0;
+
+	free(git);
+	return empty;
+}
+
+/* Chooses the worktree and opens (or creates) its repository. */
+static int resume_open(struct hsession *s, cJSON *rec, char **cause)
+{
+	struct host *h = s->host;
+	struct resume *r = s->resume;
+	const char *known = rec ? proto_str(rec, "worktree") : NULL;
+
+	if (known) {
+		r->worktree = xstrdup(known);
+	} else if (h->ops.place) {
+		r->worktree = h->ops.place(h, s->id, NULL, r->remote, cause);
+		if (r->worktree == NULL)
+			return -EINVAL;
+	} else {
+		*cause = xasprintf("this machine has never held session %s, "
+				   "so it has no worktree for it", s->id);
+		return -ENOENT;
+	}
+	if (dir_is_empty_or_missing(r->worktree))
+		return checkpoint_repo_init(r->worktree, r->remote, NULL,
+					    &r->repo, cause);
+	if (git_repository_open(&r->repo, r->worktree) < 0) {
+		*cause = xasprintf("cannot open the worktree %s: %s",
+				   r->worktree, git_error_last()
+				   ? git_error_last()->message : "unknown");
+		return -EIO;
+	}
+	return 0;
+}
+
+static bool odb_has(git_repository *repo, const char *hex)
+{
+	git_odb *odb = NULL;
+	git_oid oid;
+	bool has;
+
+	if (git_oid_fromstr(&oid, hex) < 0 || git_repository_odb(&odb, repo))
+		return false;
+	has = git_odb_exists(odb, &oid);
+	git_odb_free(odb);
+	return has;
+}
+
+static void handle_resume(struct host *h, const struct proto_msg *m)
+{
+	struct hsession *s;
+	struct resume *r;
+	char *cause = NULL;
+	cJSON *rec, *body, *have;
+	const cJSON *profile;
+
+	if (session_find(h, m->session)) {
+		send_error(h, m->id, m->session, PROTO_E_CONFLICT,
+			   "that session is already here");
+		return;
+	}
+	s = session_new(h, m->session);
+	s->resume = r = xcalloc(1, sizeof(*r));
+	r->checkpoint = xstrdup(proto_str(m->body, "checkpoint"));
+	r->agent = xstrdup(proto_str(m->body, "agent"));
+	if (proto_str(m->body, "remote"))
+		r->remote = xstrdup(proto_str(m->body, "remote"));
+	profile = cJSON_GetObjectItemCaseSensitive(m->body, "profile");
+	if (cJSON_IsObject(profile))
+		r->profile = cJSON_Duplicate(profile, 1);
+	proto_u64(m->body, "epoch", &r->epoch);
+	proto_u64(m->body, "seq", &r->seq);
+	s->epoch = r->epoch;
+	s->seq = r->seq;
+	log_info("host", "session %s: resuming checkpoint %.12s", s->id,
+		 r->checkpoint);
+
+	rec = record_get(h, s->id, false);
+	if (resume_open(s, rec, &cause) < 0) {
+		resume_fail(s, cause);
+		free(cause);
+		return;
+	}
+	if (odb_has(r->repo, r->checkpoint)) {
+		resume_objects_ready(s);
+		return;
+	}
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "checkpoint", r->checkpoint);
+	have = cJSON_AddArrayToObject(body, "have");
+	if (rec) {
+		const cJSON *item;
+
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(
+					  rec, "checkpoints"))
+			if (cJSON_IsString(item) &&
+			    odb_has(r->repo, item->valuestring))
+				cJSON_AddItemToArray(have, cJSON_CreateString(
+						     item->valuestring));
+	}
+	send_msg(h, "objects.want", NULL, s->id, body);
+}
+
+static void handle_pack(struct host *h, const struct proto_bin *b)
+{
+	char id[PROTO_UUID_LEN + 1];
+	struct hsession *s;
+	char *cause = NULL;
+
+	proto_uuid_format(b->session, id);
+	s = session_find(h, id);
+	if (s == NULL || s->resume == NULL)
+		return;
+	if (s->resume->unpack == NULL &&
+	    checkpoint_unpack_new(s->resume->repo, &s->resume->unpack,
+				  &cause) < 0)
+		goto fail;
+	if (checkpoint_unpack_append(s->resume->unpack, b->data, b->len,
+				     &cause) < 0)
+		goto fail;
+	return;
+fail:
+	resume_fail(s, cause);
+	free(cause);
+}
+
+static void handle_objects_sent(struct host *h, struct hsession *s)
+{
+	struct resume *r = s->resume;
+	char *cause = NULL;
+
+	if (r == NULL)
+		return;
+	if (r->unpack && checkpoint_unpack_commit(r->unpack, &cause) < 0) {
+		resume_fail(s, cause);
+		free(cause);
+		return;
+	}
+	checkpoint_unpack_free(r->unpack);
+	r->unpack = NULL;
+	if (!odb_has(r->repo, r->checkpoint)) {
+		resume_fail(s, "the relay's objects did not hold the "
+			    "checkpoint");
+		return;
+	}
+	resume_objects_ready(s);
+}
+
+/* A folder name beside `worktree` that does not exist yet. */
+static char *beside_path(const char *worktree, const char *session)
+{
+	struct stat st;
+
+	for (int n = 1; n < 1000; n++) {
+		char *p = n == 1 ? xasprintf("%s-baton-%.8s", worktree,
+					     session)
+				 : xasprintf("%s-baton-%.8s-%d", worktree,
+					     session, n);
+
+		if (lstat(p, &st) < 0)
+			return p;
+		free(p);
+	}
+	return xasprintf("%s-baton-%s", worktree, session);
+}
+
+static void resume_started(struct hsession *s);
+static void after_restore_done(struct host *h, void *ctx, int status,
+			       const char *why);
+
+/* The checkpoint's objects are here: restore it and start the agent. */
+static void resume_objects_ready(struct hsession *s)
+{
+	struct host *h = s->host;
+	struct resume *r = s->resume;
+	struct checkpoint_restore_opts ro;
+	struct checkpoint_restore_result res = { 0 };
+	struct checkpoint_info info = { 0 };
+	cJSON *rec = record_get(h, s->id, false);
+	const char *left = rec ? proto_str(rec, "left") : NULL;
+	char *cause = NULL, *aside_dir = NULL;
+	char **paths = NULL;
+	size_t npaths = 0;
+	git_oid want, left_oid;
+	int same = 0;
+
+	git_oid_fromstr(&want, r->checkpoint);
+	if (checkpoint_read(r->repo, &want, &info, &cause) < 0)
+		goto fail;
+
+	/* Profile: the one the source ran, else ours of that name. */
+	if (r->profile &&
+	    agent_profile_from_json(r->profile, &s->profile, &cause) < 0)
+		goto fail;
+	if (s->profile == NULL) {
+		const struct agent_profile *p =
+			agent_profile_find(h->profiles, r->agent);
+		cJSON *pj;
+
+		if (p == NULL) {
+			cause = xasprintf("no agent profile \"%s\" here",
+					  r->agent);
+			goto fail;
+		}
+		pj = agent_profile_to_json(p);
+		agent_profile_from_json(pj, &s->profile, &cause);
+		cJSON_Delete(pj);
+		if (s->profile == NULL)
+			goto fail;
+	}
+
+	/* Has the worktree changed since the session left it? */
+	if (git_repository_head_unborn(r->repo) == 1 &&
+	    dir_is_empty_or_missing(r->worktree) == false) {
+		same = 1;	/* a repository we have just created */
+	} else if (left && git_oid_fromstr(&left_oid, left) == 0 &&
+		   odb_has(r->repo, left)) {
+		if (checkpoint_matches(r->repo, &left_oid, &same, &cause) < 0)
+			goto fail;
+	}
+	if (!same && checkpoint_matches(r->repo, &want, &same, &cause) < 0)
+		goto fail;
+	if (!same) {
+		git_repository *beside = NULL;
+		char *dir = beside_path(r->worktree, s->id);
+
+		if (checkpoint_repo_init(dir, r->remote, r->repo, &beside,
+					 &cause) < 0) {
+			free(dir);
+			goto fail;
+		}
+		r->note = xasprintf("the worktree %s changed since the "
+				    "session left it, so nothing there was "
+				    "touched; the session was restored beside "
+				    "it in %s", r->worktree, dir);
+		log_warn("host", "session %s: %s", s->id, r->note);
+		git_repository_free(r->repo);
+		r->repo = beside;
+		free(r->worktree);
+		r->worktree = dir;
+	}
+
+	s->worktree = xstrdup(r->worktree);
+	paths = state_paths(s, s->worktree);
+	while (paths[npaths])
+		npaths++;
+	aside_dir = xasprintf("%s/set-aside/%s-%lld", h->state_dir, s->id,
+			      (long long)time(NULL));
+	memset(&ro, 0, sizeof(ro));
+	ro.agent_paths = (const char *const *)paths;
+	ro.agent_count = npaths;
+	ro.set_aside_dir = aside_dir;
+	if (s->profile->rewrite_cwd && info.worktree &&
+	    strcmp(info.worktree, s->worktree)) {
+		ro.rewrite_from = info.worktree;
+		ro.rewrite_to = s->worktree;
+	}
+	if (checkpoint_restore(r->repo, &want, &ro, &res, &cause) < 0)
+		goto fail;
+	if (res.set_aside) {
+		r->set_aside = xstrdup(res.set_aside);
+		log_info("host", "session %s: %zu files that were in the way "
+			 "were set aside in %s", s->id, res.files_set_aside,
+			 res.set_aside);
+	}
+	checkpoint_restore_result_clear(&res);
+	checkpoint_info_clear(&info);
+	agent_strv_free(paths);
+	free(aside_dir);
+
+	if (h->ops.after_restore)
+		h->ops.after_restore(h, s->worktree, after_restore_done, s);
+	else
+		resume_started(s);
+	return;
+fail:
+	checkpoint_restore_result_clear(&res);
+	checkpoint_info_clear(&info);
+	agent_strv_free(paths);
+	free(aside_dir);
+	resume_fail(s, cause);
+	free(cause);
+}
+
+static void after_restore_done(struct host *h, void *ctx, int status,
+			       const char *why)
+{
+	struct hsession *s = ctx;
+
+	if (status != 0) {
+		resume_fail(s, why ? why : "the setup script failed");
+		return;
+	}
+	resume_started(s);
+}
+
+/* Starts the agent with its resume command and reports the move done. */
+static void resume_started(struct hsession *s)
+{
+	struct host *h = s->host;
+	struct resume *r = s->resume;
+	char *cause = NULL;
+	cJSON *rec, *body;
+
+	if (agent_start(s, s->profile->resume, 0, 0, &cause) < 0) {
+		resume_fail(s, cause);
+		free(cause);
+		return;
+	}
+	rec = record_get(h, s->id, true);
+	record_set(rec, "worktree", s->worktree);
+	record_set(rec, "agent", r->agent);
+	record_set(rec, "left", NULL);
+	record_add_checkpoint(rec, r->checkpoint);
+	records_save(h);
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "worktree", s->worktree);
+	cJSON_AddStringToObject(body, "checkpoint", r->checkpoint);
+	if (r->set_aside)
+		cJSON_AddStringToObject(body, "set_aside", r->set_aside);
+	if (r->note)
+		cJSON_AddStringToObject(body, "note", r->note);
+	send_msg(h, "session.resumed", NULL, s->id, body);
+	log_info("host", "session %s: resumed in %s", s->id, s->worktree);
+	resume_free(r);
+	s->resume = NULL;
+}
+
+static void resume_fail(struct hsession *s, const char *why)
+{
+	log_warn("host", "session %s: cannot resume: %s", s->id, why);
+	send_error(s->host, NULL, s->id, PROTO_E_FAILED, why);
+	session_free(s);
+}
+
+/* ---- messages from the relay ---- */
+
+static void handle_input(struct host *h, const struct proto_bin *b)
+{
+	char id[PROTO_UUID_LEN + 1];
+	struct hsession *s;
+
+	proto_uuid_format(b->session, id);
+	s = session_find(h, id);
+	if (s == NULL || s->proc == NULL || s->suspending)
+		return;
+	for (size_t i = 0; i < RECENT_INPUTS; i++)
+		if (s->inputs[i] == b->seq)
+			return;
+	s->inputs[s->input_next] = b->seq;
+	s->input_next = (s->input_next + 1) % RECENT_INPUTS;
+	pty_proc_write(s->proc, b->data, b->len);
+}
+
+/* Another machine owns the session now: end the agent, keep the files. */
+static void handle_stand_down(struct host *h, struct hsession *s)
+{
+	log_warn("host", "session %s: the relay says another machine owns "
+		 "it now; stopping the agent here and keeping the files in %s",
+		 s->id, s->worktree ? s->worktree : "?");
+	session_free(s);
+}
+
+static void handle_welcome(struct host *h, const struct proto_msg *m)
+{
+	log_info("host", "registered with the relay as %s %s",
+		 h->kind, h->name ? h->name : h->machine);
+	h->welcomed = true;
+	flush_pending(h);
+}
+
+static void on_text(struct link *l, const char *text, size_t len, void *arg)
+{
+	struct host *h = arg;
+	struct hsession *s = NULL;
+	struct proto_msg m;
+	const char *code;
+	char cause[256];
+
+	if (proto_msg_decode(text, len, PROTO_FROM_RELAY, &m, &code, cause,
+			     sizeof(cause)) < 0) {
+		log_warn("host", "bad message from the relay: %s", cause);
+		proto_msg_free(&m);
+		return;
+	}
+	if (m.session)
+		s = session_find(h, m.session);
+
+	if (!strcmp(m.type, "welcome")) {
+		handle_welcome(h, &m);
+	} else if (!strcmp(m.type, "error")) {
+		log_warn("host", "the relay says: %s (%s)",
+			 proto_str(m.body, "message"),
+			 proto_str(m.body, "code"));
+		if (!h->welcomed &&
+		    !strcmp(proto_str(m.body, "code"), PROTO_E_UNAUTHORIZED))
+			log_error("host", "the relay refused this machine's "
+				  "token; create one with `baton-relay token "
+				  "create --kind machine`");
+		if (s && s->resume)
+			resume_fail(s, proto_str(m.body, "message"));
+	} else if (!strcmp(m.type, "session.spawn")) {
+		handle_spawn(h, &m);
+	} else if (!strcmp(m.type, "session.resume")) {
+		handle_resume(h, &m);
+	} else if (!strcmp(m.type, "ping")) {
+		send_msg(h, "pong", m.id, NULL, NULL);
+	} else if (s == NULL) {
+		log_debug("host", "%s for a session not here", m.type);
+	} else if (!strcmp(m.type, "session.suspend")) {
+		handle_suspend(h, &m, s);
+	} else if (!strcmp(m.type, "objects.sent")) {
+		handle_objects_sent(h, s);
+	} else if (!strcmp(m.type, "session.stand_down")) {
+		handle_stand_down(h, s);
+	} else if (!strcmp(m.type, "session.stop") && s->proc) {
+		s->stopping = true;
+		pty_proc_stop(s->proc, STOP_GRACE_MS);
+	} else if (!strcmp(m.type, "session.resize") && s->proc) {
+		int64_t cols = 0, rows = 0;
+
+		proto_int(m.body, "cols", &cols);
+		proto_int(m.body, "rows", &rows);
+		if (cols > 0 && rows > 0 && cols < 10000 && rows < 10000)
+			pty_proc_resize(s->proc, (unsigned short)cols,
+					(unsigned short)rows);
+	}
+	proto_msg_free(&m);
+}
+
+static void on_binary(struct link *l, const struct proto_bin *b, void *arg)
+{
+	struct host *h = arg;
+
+	if (b->kind == PROTO_BIN_INPUT)
+		handle_input(h, b);
+	else if (b->kind == PROTO_BIN_PACK)
+		handle_pack(h, b);
+}
+
+static void on_open(struct link *l, void *arg)
+{
+	struct host *h = arg;
+	cJSON *body = cJSON_CreateObject();
+	cJSON *held;
+
+	cJSON_AddNumberToObject(body, "version", PROTO_VERSION);
+	cJSON_AddStringToObject(body, "role", "machine");
+	cJSON_AddStringToObject(body, "token", h->token);
+	cJSON_AddStringToObject(body, "kind", h->kind);
+	if (h->name)
+		cJSON_AddStringToObject(body, "name", h->name);
+	if (h->machine)
+		cJSON_AddStringToObject(body, "machine", h->machine);
+	if (h->generation)
+		cJSON_AddStringToObject(body, "generation", h->generation);
+	held = cJSON_AddArrayToObject(body, "sessions");
+	for (struct hsession *s = h->sessions; s; s = s->next) {
+		cJSON *o;
+
+		if (s->proc == NULL)
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", s->id);
+		proto_add_u64(o, "epoch", s->epoch);
+		cJSON_AddItemToArray(held, o);
+	}
+	send_msg(h, "hello", NULL, NULL, body);
+}
+
+static void on_close(struct link *l, const char *reason, void *arg)
+{
+	struct host *h = arg;
+
+	if (h->welcomed)
+		log_warn("host", "lost the relay (%s); reconnecting", reason);
+	else
+		log_info("host", "cannot reach the relay (%s); retrying",
+			 reason);
+	h->welcomed = false;
+
+	/* A restore waiting for objects cannot finish on this link. */
+	for (struct hsession *s = h->sessions, *next; s; s = next) {
+		next = s->next;
+		if (s->resume)
+			resume_fail(s, "lost the relay during the restore");
+	}
+}
+
+static const struct link_callbacks host_link_cb = {
+	on_open, on_text, on_binary, on_close,
+};
+
+int host_new(uv_loop_t *loop, const struct host_opts *opts,
+	     struct host **out, char **cause)
+{
+	struct link_opts lo = { 0 };
+	struct host *h = xcalloc(1, sizeof(*h));
+	const char *home = getenv("HOME");
+	int e;
+
+	h->loop = loop;
+	if (opts->ops)
+		h->ops = *opts->ops;
+	h->data = opts->data;
+	h->kind = xstrdup(opts->kind);
+	h->name = opts->name ? xstrdup(opts->name) : NULL;
+	h->machine = opts->machine ? xstrdup(opts->machine) : NULL;
+	h->generation = opts->generation ? xstrdup(opts->generation) : NULL;
+	h->token = xstrdup(opts->token);
+	h->state_dir = xstrdup(opts->state_dir);
+	h->home = xstrdup(home ? home : "/");
+	h->records_path = xasprintf("%s/sessions.json", h->state_dir);
+	h->pending_tail = &h->pending;
+	log_redact_add(h->token);
+
+	e = mkdir_p(h->state_dir, 0700);
+	if (e < 0) {
+		*cause = xasprintf("cannot create the state folder %s: %s",
+				   h->state_dir, strerror(-e));
+		goto fail;
+	}
+	e = agent_profiles_load(opts->agents_file, &h->profiles, cause);
+	if (e < 0)
+		goto fail;
+	records_load(h);
+
+	lo.url = opts->relay_url;
+	lo.reconnect = true;
+	lo.cb = &host_link_cb;
+	lo.arg = h;
+	e = link_new(loop, &lo, &h->link, cause);
+	if (e < 0)
+		goto fail;
+	uv_timer_init(loop, &h->flow);
+	h->flow.data = h;
+	*out = h;
+	return 0;
+fail:
+	host_free(h);
+	return e;
+}
+
+static void on_flow_closed(uv_handle_t *handle)
+{
+}
+
+void host_shutdown(struct host *h)
+{
+	h->stopping = true;
+	while (h->sessions) {
+		struct hsession *s = h->sessions;
+
+		if (s->proc && pty_proc_running(s->proc))
+			log_info("host", "session %s: stopping the agent; "
+				 "its files stay in %s", s->id,
+				 s->worktree ? s->worktree : "?");
+		session_free(s);
+	}
+	uv_timer_stop(&h->flow);
+	uv_close((uv_handle_t *)&h->flow, on_flow_closed);
+	link_shutdown(h->link);
+}
+
+void host_free(struct host *h)
+{
+	if (h == NULL)
+		return;
+	while (h->sessions)
+		session_free(h->sessions);
+	while (h->pending) {
+		struct pending_out *p = h->pending;
+
+		h->pending = p->next;
+		free(p);
+	}
+	if (h->link)
+		link_free(h->link);
+	agent_profiles_free(h->profiles);
+	cJSON_Delete(h->records);
+	log_redact_clear();
+	free(h->kind);
+	free(h->name);
+	free(h->machine);
+	free(h->generation);
+	if (h->token)
+		sodium_memzero(h->token, strlen(h->token));
+	free(h->token);
+	free(h->state_dir);
+	free(h->records_path);
+	free(h->home);
+	free(h);
+}
+
+void *host_data(const struct host *h)
+{
+	return h->data;
+}
+
+const char *host_state_dir(const struct host *h)
+{
+	return h->state_dir;
+}
+
+uv_loop_t *host_loop(const struct host *h)
+{
+	return h->loop;
+}
+
+void host_setup_log(struct host *h, const char *text, bool done, int status)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "text", text);
+	cJSON_AddBoolToObject(body, "done", done);
+	if (done)
+		cJSON_AddNumberToObject(body, "status", status);
+	send_msg(h, "setup.log", NULL, NULL, body);
+}

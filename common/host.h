@@ -1,0 +1,68 @@
+/*
+ * host.h: the session host that both daemons run. It registers the machine
+ * with the relay, runs agents in PTYs, numbers and streams their output,
+ * applies input once, and carries out the machine's side of a move:
+ * suspend (stop, checkpoint, upload) and resume (fetch, restore, start).
+ *
+ * baton-local and baton-sandbox differ only in how they boot and where a
+ * resumed session's worktree goes; they say so through struct host_ops.
+ */
+#ifndef BATON_HOST_H
+#define BATON_HOST_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+struct host;
+
+typedef void (*host_done_cb)(struct host *h, void *ctx, int status,
+			     const char *why);
+
+struct host_ops {
+	/*
+	 * Where a session this machine has never held is restored, given the
+	 * source worktree path and the workspace's remote URL (may be NULL).
+	 * Returns a path (caller frees) or NULL with *cause set. NULL
+	 * function: such sessions are refused.
+	 */
+	char *(*place)(struct host *h, const char *session,
+		       const char *source_worktree, const char *remote,
+		       char **cause);
+	/*
+	 * Runs after a restore and before the agent starts (the sandbox's
+	 * setup script); calls done(h, ctx, 0, NULL) to go on, or a non-zero
+	 * status and a reason to fail the resume. NULL: nothing to run.
+	 */
+	void (*after_restore)(struct host *h, const char *worktree,
+			      host_done_cb done, void *ctx);
+};
+
+struct host_opts {
+	const char *relay_url;
+	const char *token;
+	const char *kind;		/* "local" or "sandbox" */
+	const char *name;		/* local: the machine's name */
+	const char *machine;		/* sandbox: its machine record id */
+	const char *generation;		/* sandbox: its generation */
+	const char *state_dir;		/* the daemon's own state */
+	const char *agents_file;	/* user agent profiles, or NULL */
+	const struct host_ops *ops;
+	void *data;			/* for the daemon, host_data() */
+};
+
+int host_new(uv_loop_t *loop, const struct host_opts *opts,
+	     struct host **out, char **cause);
+/* Stops every agent (no checkpoint: their files stay) and the link; the
+ * loop then runs out of work; then call host_free. */
+void host_shutdown(struct host *h);
+void host_free(struct host *h);
+
+void *host_data(const struct host *h);
+const char *host_state_dir(const struct host *h);
+uv_loop_t *host_loop(const struct host *h);
+/* Sends setup script output to the relay (kept there and shown to the
+ * client that moves the session). */
+void host_setup_log(struct host *h, const char *text, bool done,
+		    int status);
+
+#endif

@@ -1,0 +1,1392 @@
+/*
+ * relay.c: what the relay does with each message: the handshake, the
+ * client requests, the machines' reports, and the orchestration of a move
+ * (proto/PROTOCOL.md, "Moving a session").
+ *
+ * Sessions are kept in memory as struct rsession, loaded from the store on
+ * first use and written through on every change of owner or state, so a
+ * restarted relay picks up where it was.
+ */
+#define _GNU_SOURCE
+#include "relay.h"
+#include "checkpoint.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECENT_INPUTS 256		/* input ids remembered per session */
+#define PENDING_INPUT_MAX (1024 * 1024)	/* input held during a move */
+#define HAVES_MAX 32			/* checkpoints offered as haves */
+
+enum move_phase {
+	MOVE_SUSPENDING,	/* waiting for the source's checkpoint */
+	MOVE_LAUNCHING,		/* waiting for the target's hello */
+	MOVE_RESTORING,		/* waiting for the target's resumed */
+};
+
+struct move {
+	enum move_phase phase;
+	uint64_t requester;	/* conn id of the client that asked */
+	char *request_id;
+	char *source;		/* machine id */
+	char *target;		/* machine id */
+	bool fallback;		/* returning to the source after a failure */
+	char *failure;		/* why the move fell back */
+	git_repository *objects;
+	struct checkpoint_unpack *unpack;
+	uint64_t bytes_up;	/* pack bytes from the source */
+	uint64_t bytes_down;	/* pack bytes to the target */
+	uint64_t started_ms;
+};
+
+struct pending_input {
+	struct pending_input *next;
+	uint64_t id;
+	size_t len;
+	uint8_t data[];
+};
+
+struct rsession {
+	struct store_session rec;
+	cJSON *profile;		/* the agent profile the source runs */
+	char *remote;		/* workspace remote URL, if any */
+	struct move *move;
+	uint64_t start_conn;	/* client waiting for session.start */
+	char *start_request;
+	uint64_t stop_conn;	/* client waiting for session.stop */
+	char *stop_request;
+	uint64_t inputs[RECENT_INPUTS];
+	size_t input_next;
+	struct pending_input *held;	/* input held while moving */
+	size_t held_bytes;
+	struct rsession *next;
+};
+
+static void move_resume(struct relay *r, struct rsession *s);
+static void move_fail(struct relay *r, struct rsession *s, const char *why);
+
+/* Finds a connection by id (it may have gone). */
+static struct conn *conn_by_id(struct relay *r, uint64_t id)
+{
+	for (struct conn *c = r->conns; c; c = c->next)
+		if (c->id == id && !c->closing)
+			return c;
+	return NULL;
+}
+
+static struct rsession *session_find(struct relay *r, const char *id)
+{
+	struct store_session rec;
+	struct rsession *s;
+
+	for (s = r->sessions; s; s = s->next)
+		if (!strcmp(s->rec.id, id))
+			return s;
+	if (store_session_get(r->store, id, &rec) < 0)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->rec = rec;
+	store_transcript_last(r->store, id, &s->rec.seq);
+	s->next = r->sessions;
+	r->sessions = s;
+	return s;
+}
+
+static void move_free(struct move *m)
+{
+	if (m == NULL)
+		return;
+	checkpoint_unpack_free(m->unpack);
+	git_repository_free(m->objects);
+	free(m->request_id);
+	free(m->source);
+	free(m->target);
+	free(m->failure);
+	free(m);
+}
+
+static void held_free(struct rsession *s)
+{
+	while (s->held) {
+		struct pending_input *p = s->held;
+
+		s->held = p->next;
+		free(p);
+	}
+	s->held_bytes = 0;
+}
+
+void relay_sessions_free(struct relay *r)
+{
+	while (r->sessions) {
+		struct rsession *s = r->sessions;
+
+		r->sessions = s->next;
+		store_session_clear(&s->rec);
+		cJSON_Delete(s->profile);
+		free(s->remote);
+		move_free(s->move);
+		free(s->start_request);
+		free(s->stop_request);
+		held_free(s);
+		free(s);
+	}
+}
+
+/* Writes the session record through to the store. */
+static void session_save(struct relay *r, struct rsession *s)
+{
+	int e = store_session_put(r->store, &s->rec);
+
+	if (e < 0)
+		log_error("relay", "cannot save session %s: %s", s->rec.id,
+			  strerror(-e));
+}
+
+static void set_str(char **field, const char *value)
+{
+	free(*field);
+	*field = value ? xstrdup(value) : NULL;
+}
+
+static cJSON *session_json(struct relay *r, struct rsession *s)
+{
+	struct store_machine m = { 0 };
+	cJSON *o = cJSON_CreateObject();
+	bool have_machine = store_machine_get(r->store, s->rec.machine,
+					      &m) == 0;
+
+	cJSON_AddStringToObject(o, "id", s->rec.id);
+	cJSON_AddStringToObject(o, "state", s->rec.state);
+	cJSON_AddStringToObject(o, "machine",
+				have_machine ? m.name : s->rec.machine);
+	cJSON_AddStringToObject(o, "machine_id", s->rec.machine);
+	cJSON_AddStringToObject(o, "kind", have_machine ? m.kind : "local");
+	cJSON_AddStringToObject(o, "worktree",
+				s->rec.worktree ? s->rec.worktree : "");
+	cJSON_AddStringToObject(o, "agent", s->rec.agent);
+	if (s->rec.workspace)
+		cJSON_AddStringToObject(o, "workspace", s->rec.workspace);
+	proto_add_u64(o, "seq", s->rec.seq);
+	proto_add_u64(o, "epoch", s->rec.epoch);
+	cJSON_AddNumberToObject(o, "exit_status", s->rec.exit_status);
+	if (s->rec.checkpoint)
+		cJSON_AddStringToObject(o, "checkpoint", s->rec.checkpoint);
+	store_machine_clear(&m);
+	return o;
+}
+
+/* Tells every listener of the session its new state. */
+static void session_publish(struct relay *r, struct rsession *s)
+{
+	char *text = proto_encode("session", NULL, s->rec.id,
+				  session_json(r, s));
+
+	bus_publish_text(r->bus, s->rec.id, text);
+	free(text);
+}
+
+/* Sends a message to the machine that owns a session, if connected. */
+static int send_to_machine(struct relay *r, const char *machine_id,
+			   char *text)
+{
+	struct conn *mc = bus_machine(r->bus, machine_id);
+
+	if (mc == NULL) {
+		free(text);
+		return -ENOTCONN;
+	}
+	conn_send_owned(mc, text);
+	return 0;
+}
+
+static void move_step(struct relay *r, struct rsession *s, const char *step,
+		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Reports a step of a move to the client that asked for it. */
+static void move_step(struct relay *r, struct rsession *s, const char *step,
+		      const char *fmt, ...)
+{
+	struct conn *c = conn_by_id(r, s->move->requester);
+	cJSON *body;
+	va_list ap;
+	char *detail;
+
+	va_start(ap, fmt);
+	detail = xvasprintf(fmt, ap);
+	va_end(ap);
+	log_info("move", "session %s: %s: %s", s->rec.id, step, detail);
+	if (c) {
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "step", step);
+		cJSON_AddStringToObject(body, "detail", detail);
+		conn_send_owned(c, proto_encode("move.step",
+						s->move->request_id,
+						s->rec.id, body));
+	}
+	free(detail);
+}
+
+static const char *machine_name(struct relay *r, const char *id,
+				char *buf, size_t len)
+{
+	struct store_machine m = { 0 };
+
+	if (store_machine_get(r->store, id, &m) == 0)
+		snprintf(buf, len, "%s", m.name);
+	else
+		snprintf(buf, len, "%s", id);
+	store_machine_clear(&m);
+	return buf;
+}
+
+/* ---- handshake ---- */
+
+static void reconcile_sessions(struct relay *r, struct conn *c,
+			       const cJSON *held)
+{
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, held) {
+		const char *id = proto_str(item, "id");
+		uint64_t epoch = 0;
+		struct rsession *s;
+
+		if (id == NULL || proto_u64(item, "epoch", &epoch) < 0)
+			continue;
+		s = session_find(r, id);
+		if (s && !strcmp(s->rec.user, c->user) &&
+		    !strcmp(s->rec.machine, c->machine_id) &&
+		    epoch == s->rec.epoch)
+			continue;
+
+		cJSON *body = cJSON_CreateObject();
+
+		proto_add_u64(body, "epoch", s ? s->rec.epoch : 0);
+		log_info("relay", "machine %s holds session %s at epoch %"
+			 PRIu64 "; telling it to stand down",
+			 c->machine_name, id, epoch);
+		conn_send_owned(c, proto_encode("session.stand_down", NULL, id,
+						body));
+	}
+}
+
+/* Authenticates and registers a connection from its hello. */
+static void handle_hello(struct relay *r, struct conn *c,
+			 const struct proto_msg *m)
+{
+	const char *role = proto_str(m->body, "role");
+	const char *token = proto_str(m->body, "token");
+	struct store_machine mach = { 0 };
+	char *user = NULL, *kind = NULL;
+	int64_t version = 0;
+	cJSON *body;
+
+	if (c->role != CONN_NEW) {
+		conn_send_error(c, m->id, NULL, PROTO_E_CONFLICT,
+				"hello was already received");
+		return;
+	}
+	proto_int(m->body, "version", &version);
+	if (version != PROTO_VERSION) {
+		conn_send_error(c, m->id, NULL, PROTO_E_VERSION,
+				"this relay speaks protocol version 1; "
+				"update baton");
+		conn_close(c, "protocol version mismatch");
+		return;
+	}
+	if (store_token_check(r->store, token, &user, &kind) < 0) {
+		conn_send_error(c, m->id, NULL, PROTO_E_UNAUTHORIZED,
+				"the token is not valid for this relay; "
+				"create one with `baton-relay token create`");
+		conn_close(c, "invalid token");
+		goto out;
+	}
+	if (strcmp(role, "client") && strcmp(role, "machine")) {
+		conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE,
+				"role must be \"client\" or \"machine\"");
+		conn_close(c, "bad role");
+		goto out;
+	}
+	if (strcmp(role, kind)) {
+		char *why = xasprintf("this is a %s token; a %s needs a token "
+				      "made with --kind %s", kind, role,
+				      role);
+
+		conn_send_error(c, m->id, NULL, PROTO_E_FORBIDDEN, why);
+		free(why);
+		conn_close(c, "token of the wrong kind");
+		goto out;
+	}
+
+	c->user = user;
+	user = NULL;
+	if (!strcmp(role, "client")) {
+		c->role = CONN_CLIENT;
+	} else {
+		const char *mkind = proto_str(m->body, "kind");
+		const char *name = proto_str(m->body, "name");
+		const char *mid = proto_str(m->body, "machine");
+		int e;
+
+		if (mkind && !strcmp(mkind, "sandbox")) {
+			e = mid ? store_machine_get(r->store, mid, &mach)
+				: -ENOENT;
+			if (e == 0 && (strcmp(mach.user, c->user) ||
+				       strcmp(mach.kind, "sandbox")))
+				e = -EPERM;
+		} else if (name) {
+			e = store_machine_local(r->store, c->user, name,
+						&mach);
+		} else {
+			e = -EINVAL;
+		}
+		if (e < 0) {
+			conn_send_error(c, m->id, NULL, PROTO_E_FORBIDDEN,
+					"a machine needs a name (local) or "
+					"the id of its own sandbox record");
+			conn_close(c, "unknown machine");
+			goto out;
+		}
+		c->role = CONN_MACHINE;
+		c->machine_id = xstrdup(mach.id);
+		c->machine_name = xstrdup(mach.name);
+		c->machine_kind = xstrdup(mach.kind);
+
+		struct conn *old = bus_machine_set(r->bus, mach.id, c);
+
+		if (old)
+			conn_close(old, "replaced by a newer connection of "
+				   "the same machine");
+		store_machine_set_state(r->store, mach.id,
+					!strcmp(mach.kind, "sandbox")
+						? "ready" : "online");
+	}
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "user", c->user);
+	cJSON_AddStringToObject(body, "role", role);
+	if (c->machine_id)
+		cJSON_AddStringToObject(body, "machine", c->machine_id);
+	cJSON_AddNumberToObject(body, "version", PROTO_VERSION);
+	conn_send_owned(c, proto_encode("welcome", m->id, NULL, body));
+	log_info("relay", "%s %s of user %s connected from %s",
+		 c->role == CONN_CLIENT ? "client" : "machine",
+		 c->machine_name ? c->machine_name : "", c->user, c->peer);
+
+	if (c->role == CONN_MACHINE) {
+		reconcile_sessions(r, c, cJSON_GetObjectItemCaseSensitive(
+					      m->body, "sessions"));
+		for (struct rsession *s = r->sessions; s; s = s->next)
+			if (s->move && s->move->phase == MOVE_LAUNCHING &&
+			    !strcmp(s->move->target, c->machine_id))
+				move_resume(r, s);
+	}
+out:
+	store_machine_clear(&mach);
+	free(user);
+	free(kind);
+}
+
+/* ---- client requests ---- */
+
+/* The session named in a client's message, if it is the client's. */
+static struct rsession *client_session(struct relay *r, struct conn *c,
+				       const struct proto_msg *m)
+{
+	struct rsession *s = m->session ? session_find(r, m->session) : NULL;
+
+	if (s == NULL || strcmp(s->rec.user, c->user)) {
+		conn_send_error(c, m->id, m->session, PROTO_E_NOT_FOUND,
+				"no such session; `baton sessions` lists "
+				"yours");
+		return NULL;
+	}
+	return s;
+}
+
+static void handle_machines_list(struct relay *r, struct conn *c,
+				 const struct proto_msg *m)
+{
+	struct store_machine *ms = NULL;
+	size_t n = 0;
+	cJSON *body = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(body, "machines");
+
+	store_machines_list(r->store, c->user, &ms, &n);
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "id", ms[i].id);
+		cJSON_AddStringToObject(o, "name", ms[i].name);
+		cJSON_AddStringToObject(o, "kind", ms[i].kind);
+		cJSON_AddStringToObject(o, "state", ms[i].state);
+		cJSON_AddBoolToObject(o, "online",
+				      bus_machine(r->bus, ms[i].id) != NULL);
+		proto_add_u64(o, "generation", (uint64_t)ms[i].generation);
+		cJSON_AddItemToArray(arr, o);
+	}
+	store_machines_free(ms, n);
+	conn_send_owned(c, proto_encode("machines", m->id, NULL, body));
+}
+
+static void handle_sessions_list(struct relay *r, struct conn *c,
+				 const struct proto_msg *m)
+{
+	struct store_session *ss = NULL;
+	size_t n = 0;
+	cJSON *body = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(body, "sessions");
+
+	store_sessions_list(r->store, c->user, &ss, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct rsession *s = session_find(r, ss[i].id);
+
+		if (s)
+			cJSON_AddItemToArray(arr, session_json(r, s));
+	}
+	store_sessions_free(ss, n);
+	conn_send_owned(c, proto_encode("sessions", m->id, NULL, body));
+}
+
+static void handle_session_start(struct relay *r, struct conn *c,
+				 const struct proto_msg *m)
+{
+	const char *name = proto_str(m->body, "machine");
+	const char *agent = proto_str(m->body, "agent");
+	struct store_machine mach = { 0 };
+	struct rsession *s;
+	char id[PROTO_UUID_LEN + 1];
+	int64_t cols = 120, rows = 40;
+	struct conn *mc;
+	cJSON *body;
+
+	if (store_machine_by_name(r->store, c->user, name, &mach) < 0 &&
+	    store_machine_get(r->store, name, &mach) < 0) {
+		char *why = xasprintf("no machine named \"%s\"; `baton "
+				      "machines` lists yours", name);
+
+		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, why);
+		free(why);
+		return;
+	}
+	if (strcmp(mach.user, c->user)) {
+		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND,
+				"no such machine");
+		goto out;
+	}
+	mc = bus_machine(r->bus, mach.id);
+	if (mc == NULL) {
+		char *why = xasprintf("machine \"%s\" is offline; start "
+				      "baton-local there", mach.name);
+
+		conn_send_error(c, m->id, NULL, PROTO_E_UNAVAILABLE, why);
+		free(why);
+		goto out;
+	}
+	proto_int(m->body, "cols", &cols);
+	proto_int(m->body, "rows", &rows);
+
+	proto_uuid_new(id);
+	s = xcalloc(1, sizeof(*s));
+	s->rec.id = xstrdup(id);
+	s->rec.user = xstrdup(c->user);
+	s->rec.machine = xstrdup(mach.id);
+	s->rec.agent = xstrdup(agent ? agent : "shell");
+	s->rec.worktree = xstrdup(proto_str(m->body, "dir"));
+	s->rec.state = xstrdup("starting");
+	s->rec.epoch = 1;
+	s->rec.exit_status = -1;
+	s->start_conn = c->id;
+	s->start_request = xstrdup(m->id);
+	s->next = r->sessions;
+	r->sessions = s;
+	session_save(r, s);
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "dir", s->rec.worktree);
+	cJSON_AddStringToObject(body, "agent", s->rec.agent);
+	proto_add_u64(body, "epoch", s->rec.epoch);
+	proto_add_u64(body, "seq", 0);
+	cJSON_AddNumberToObject(body, "cols", (double)cols);
+	cJSON_AddNumberToObject(body, "rows", (double)rows);
+	conn_send_owned(mc, proto_encode("session.spawn", m->id, id, body));
+	log_info("relay", "session %s: starting %s in %s on %s", id,
+		 s->rec.agent, s->rec.worktree, mach.name);
+out:
+	store_machine_clear(&mach);
+}
+
+struct replay {
+	struct conn *conn;
+	uint8_t session[16];
+};
+
+static int replay_send(uint64_t seq, const void *data, size_t len, void *arg)
+{
+	struct replay *rp = arg;
+	struct proto_bin hdr = { .kind = PROTO_BIN_OUTPUT, .seq = seq };
+
+	memcpy(hdr.session, rp->session, 16);
+	conn_send_binary(rp->conn, &hdr, data, len);
+	return 0;
+}
+
+static void handle_attach(struct relay *r, struct conn *c,
+			  const struct proto_msg *m, struct rsession *s)
+{
+	struct replay rp = { .conn = c };
+	uint64_t from = 0;
+	cJSON *body;
+
+	proto_u64(m->body, "from", &from);
+	proto_uuid_parse(s->rec.id, rp.session);
+	body = cJSON_CreateObject();
+	proto_add_u64(body, "seq", s->rec.seq);
+	cJSON_AddItemToObject(body, "session", session_json(r, s));
+	conn_send_owned(c, proto_encode("attached", m->id, s->rec.id, body));
+	store_transcript_read(r->store, s->rec.id, from, replay_send, &rp);
+	bus_subscribe(r->bus, s->rec.id, c);
+}
+
+static void handle_forward(struct relay *r, struct conn *c,
+			   const struct proto_msg *m, struct rsession *s)
+{
+	cJSON *body = cJSON_Duplicate(m->body, 1);
+
+	if (strcmp(s->rec.state, "running") ||
+	    send_to_machine(r, s->rec.machine,
+			    proto_encode(m->type, m->id, s->rec.id, body)) < 0) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE,
+				"the session is not running on a connected "
+				"machine");
+		return;
+	}
+	if (!strcmp(m->type, "session.stop")) {
+		s->stop_conn = c->id;
+		set_str(&s->stop_request, m->id);
+	} else {
+		conn_send_owned(c, proto_encode("ok", m->id, s->rec.id, NULL));
+	}
+}
+
+/* Starts a move: validates the target and asks the source to suspend. */
+static void handle_move(struct relay *r, struct conn *c,
+			const struct proto_msg *m, struct rsession *s)
+{
+	const char *to = proto_str(m->body, "to");
+	struct store_machine target = { 0 };
+	char **haves = NULL;
+	size_t nhaves = 0;
+	struct move *mv;
+	git_odb *odb;
+	cJSON *body, *arr;
+	char *why = NULL;
+	int e;
+
+	if (s->move || strcmp(s->rec.state, "running")) {
+		why = xasprintf("session is %s; only a running session can "
+				"move", s->move ? "already moving"
+						: s->rec.state);
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT, why);
+		goto out;
+	}
+	if (!strcmp(to, "sandbox")) {
+		if (s->rec.workspace == NULL) {
+			conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT,
+					"the session has no workspace yet");
+			goto out;
+		}
+		e = store_machine_sandbox(r->store, s->rec.user,
+					  s->rec.workspace, 0, &target);
+	} else {
+		e = store_machine_by_name(r->store, s->rec.user, to, &target);
+	}
+	if (e < 0) {
+		why = xasprintf("no machine named \"%s\"; use \"sandbox\" or "
+				"a name from `baton machines`", to);
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_NOT_FOUND, why);
+		goto out;
+	}
+	if (!strcmp(target.id, s->rec.machine)) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT,
+				"the session already runs there");
+		goto out;
+	}
+	if (!strcmp(target.kind, "local") &&
+	    bus_machine(r->bus, target.id) == NULL) {
+		why = xasprintf("machine \"%s\" is offline", target.name);
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE, why);
+		goto out;
+	}
+	if (bus_machine(r->bus, s->rec.machine) == NULL) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE,
+				"the machine running the session is offline, "
+				"so it cannot checkpoint it now");
+		goto out;
+	}
+
+	mv = xcalloc(1, sizeof(*mv));
+	mv->phase = MOVE_SUSPENDING;
+	mv->requester = c->id;
+	mv->request_id = xstrdup(m->id);
+	mv->source = xstrdup(s->rec.machine);
+	mv->target = xstrdup(target.id);
+	mv->started_ms = now_ms();
+	e = store_objects_open(r->store, s->rec.workspace, &mv->objects);
+	if (e < 0) {
+		move_free(mv);
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED,
+				"the relay cannot open its object store");
+		goto out;
+	}
+	s->move = mv;
+	set_str(&s->rec.state, "moving");
+	session_save(r, s);
+	session_publish(r, s);
+
+	body = cJSON_CreateObject();
+	proto_add_u64(body, "epoch", s->rec.epoch);
+	arr = cJSON_AddArrayToObject(body, "have");
+	store_checkpoints_recent(r->store, s->rec.workspace, HAVES_MAX,
+				 &haves, &nhaves);
+	if (git_repository_odb(&odb, mv->objects) == 0) {
+		for (size_t i = 0; i < nhaves; i++) {
+			git_oid oid;
+
+			if (git_oid_fromstr(&oid, haves[i]) == 0 &&
+			    git_odb_exists(odb, &oid))
+				cJSON_AddItemToArray(arr,
+						     cJSON_CreateString(haves[i]));
+		}
+		git_odb_free(odb);
+	}
+	store_strv_free(haves, nhaves);
+	send_to_machine(r, s->rec.machine,
+			proto_encode("session.suspend", NULL, s->rec.id, body));
+	move_step(r, s, "suspending", "asking the source to stop the agent "
+		  "and take a checkpoint");
+out:
+	free(why);
+	store_machine_clear(&target);
+}
+
+static void handle_client(struct relay *r, struct conn *c,
+			  const struct proto_msg *m)
+{
+	struct rsession *s;
+
+	if (!strcmp(m->type, "machines.list")) {
+		handle_machines_list(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "sessions.list")) {
+		handle_sessions_list(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "session.start")) {
+		handle_session_start(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "ping")) {
+		conn_send_owned(c, proto_encode("pong", m->id, NULL, NULL));
+		return;
+	}
+	if ((s = client_session(r, c, m)) == NULL)
+		return;
+	if (!strcmp(m->type, "session.status")) {
+		conn_send_owned(c, proto_encode("session", m->id, s->rec.id,
+						session_json(r, s)));
+	} else if (!strcmp(m->type, "session.attach")) {
+		handle_attach(r, c, m, s);
+	} else if (!strcmp(m->type, "session.detach")) {
+		bus_unsubscribe(r->bus, s->rec.id, c);
+		conn_send_owned(c, proto_encode("ok", m->id, s->rec.id, NULL));
+	} else if (!strcmp(m->type, "session.resize") ||
+		   !strcmp(m->type, "session.stop")) {
+		handle_forward(r, c, m, s);
+	} else if (!strcmp(m->type, "session.move")) {
+		handle_move(r, c, m, s);
+	} else {
+		conn_send_error(c, m->id, m->session, PROTO_E_FORBIDDEN,
+				"clients may not send this message");
+	}
+}
+
+/* ---- machines ---- */
+
+/* The session named in a machine's message, if that machine may speak for
+ * it: the owner, or the source of a move in progress. */
+static struct rsession *machine_session(struct relay *r, struct conn *c,
+					const char *id)
+{
+	struct rsession *s = id ? session_find(r, id) : NULL;
+
+	if (s == NULL || strcmp(s->rec.user, c->user))
+		return NULL;
+	if (!strcmp(s->rec.machine, c->machine_id))
+		return s;
+	if (s->move && !strcmp(s->move->source, c->machine_id) &&
+	    s->move->phase == MOVE_SUSPENDING)
+		return s;
+	return NULL;
+}
+
+static void reply_start(struct relay *r, struct rsession *s, const char *code,
+			const char *message)
+{
+	struct conn *c = conn_by_id(r, s->start_conn);
+
+	if (c && code)
+		conn_send_error(c, s->start_request, s->rec.id, code, message);
+	else if (c)
+		conn_send_owned(c, proto_encode("session", s->start_request,
+						s->rec.id, session_json(r, s)));
+	s->start_conn = 0;
+	free(s->start_request);
+	s->start_request = NULL;
+}
+
+static void handle_spawned(struct relay *r, struct conn *c,
+			   const struct proto_msg *m, struct rsession *s)
+{
+	const char *key = proto_str(m->body, "workspace");
+	const cJSON *profile = cJSON_GetObjectItemCaseSensitive(m->body,
+								"profile");
+	char *workspace = NULL;
+
+	if (store_workspace_ensure(r->store, s->rec.user, key, &workspace) <
+	    0) {
+		reply_start(r, s, PROTO_E_FAILED, "the relay cannot record "
+			    "the workspace");
+		return;
+	}
+	free(s->rec.workspace);
+	s->rec.workspace = workspace;
+	set_str(&s->rec.worktree, proto_str(m->body, "worktree"));
+	set_str(&s->remote, proto_str(m->body, "remote"));
+	set_str(&s->rec.state, "running");
+	if (cJSON_IsObject(profile)) {
+		cJSON_Delete(s->profile);
+		s->profile = cJSON_Duplicate(profile, 1);
+	}
+	session_save(r, s);
+	log_info("relay", "session %s running in %s on %s", s->rec.id,
+		 s->rec.worktree, c->machine_name);
+	reply_start(r, s, NULL, NULL);
+	session_publish(r, s);
+}
+
+static void handle_exited(struct relay *r, struct conn *c,
+			  const struct proto_msg *m, struct rsession *s)
+{
+	int64_t status = -1;
+	struct conn *stopper;
+
+	if (s->move)
+		return;	/* the source ends its agent as part of a move */
+	proto_int(m->body, "status", &status);
+	s->rec.exit_status = (int)status;
+	set_str(&s->rec.state, "exited");
+	session_save(r, s);
+	log_info("relay", "session %s exited with status %d", s->rec.id,
+		 (int)status);
+	{
+		cJSON *body = cJSON_CreateObject();
+		char *text;
+
+		cJSON_AddNumberToObject(body, "status", (double)status);
+		text = proto_encode("session.exited", NULL, s->rec.id, body);
+		bus_publish_text(r->bus, s->rec.id, text);
+		free(text);
+	}
+	stopper = conn_by_id(r, s->stop_conn);
+	if (stopper)
+		conn_send_owned(stopper, proto_encode("ok", s->stop_request,
+						      s->rec.id, NULL));
+	s->stop_conn = 0;
+}
+
+/* The source has uploaded its checkpoint: record it, fence, go on. */
+static void handle_suspended(struct relay *r, struct conn *c,
+			     const struct proto_msg *m, struct rsession *s)
+{
+	const char *oid_text = proto_str(m->body, "checkpoint");
+	struct move *mv = s->move;
+	char *cause = NULL;
+	char name[128];
+	git_odb *odb = NULL;
+	git_oid oid;
+	int ok;
+
+	if (mv == NULL || mv->phase != MOVE_SUSPENDING ||
+	    strcmp(mv->source, c->machine_id)) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT,
+				"no move of this session is waiting for a "
+				"checkpoint");
+		return;
+	}
+	if (mv->unpack && checkpoint_unpack_commit(mv->unpack, &cause) < 0) {
+		move_fail(r, s, cause);
+		free(cause);
+		return;
+	}
+	checkpoint_unpack_free(mv->unpack);
+	mv->unpack = NULL;
+	git_oid_fromstr(&oid, oid_text);
+	ok = git_repository_odb(&odb, mv->objects) == 0 &&
+	     git_odb_exists(odb, &oid);
+	git_odb_free(odb);
+	if (!ok) {
+		move_fail(r, s, "the source's pack did not hold its "
+			  "checkpoint");
+		return;
+	}
+	store_checkpoint_add(r->store, s->rec.workspace, s->rec.id, oid_text,
+			     c->machine_id);
+	set_str(&s->rec.checkpoint, oid_text);
+	move_step(r, s, "checkpoint", "checkpoint %.12s stored (%" PRIu64
+		  " bytes uploaded)", oid_text, mv->bytes_up);
+
+	/* The fence: from here on only the target may speak for it. */
+	s->rec.epoch++;
+	set_str(&s->rec.machine, mv->target);
+	session_save(r, s);
+	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
+		  machine_name(r, mv->target, name, sizeof(name)),
+		  s->rec.epoch);
+	move_resume(r, s);
+}
+
+/* Sends the resume to the target, starting it first when needed. */
+static void move_resume(struct relay *r, struct rsession *s)
+{
+	struct move *mv = s->move;
+	struct store_machine target = { 0 };
+	char *token = NULL, *cause = NULL;
+	cJSON *body;
+	char name[128];
+
+	if (bus_machine(r->bus, mv->target) == NULL) {
+		if (mv->phase == MOVE_LAUNCHING) {
+			return;	/* still waiting for its hello */
+		}
+		if (store_machine_get(r->store, mv->target, &target) < 0 ||
+		    strcmp(target.kind, "sandbox")) {
+			store_machine_clear(&target);
+			move_fail(r, s, "the target machine went offline");
+			return;
+		}
+		store_machine_clear(&target);
+		if (!launcher_running(r->launcher, mv->target) &&
+		    (store_machine_sandbox(r->store, s->rec.user,
+					   s->rec.workspace, 1, &target) < 0 ||
+		     store_token_create(r->store, s->rec.user, "machine",
+					&token) < 0 ||
+		     launcher_start(r->launcher, &target, r->url, token,
+				    &cause) < 0)) {
+			move_fail(r, s, cause ? cause
+					      : "cannot start the sandbox");
+			free(cause);
+			free(token);
+			store_machine_clear(&target);
+			return;
+		}
+		free(token);
+		store_machine_set_state(r->store, mv->target, "starting");
+		mv->phase = MOVE_LAUNCHING;
+		move_step(r, s, "launching", "starting sandbox %s "
+			  "(generation %lld)", target.name,
+			  (long long)target.generation);
+		store_machine_clear(&target);
+		return;
+	}
+
+	mv->phase = MOVE_RESTORING;
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "checkpoint", s->rec.checkpoint);
+	cJSON_AddStringToObject(body, "agent", s->rec.agent);
+	proto_add_u64(body, "epoch", s->rec.epoch);
+	proto_add_u64(body, "seq", s->rec.seq);
+	cJSON_AddStringToObject(body, "workspace", s->rec.workspace);
+	if (s->remote)
+		cJSON_AddStringToObject(body, "remote", s->remote);
+	if (s->profile)
+		cJSON_AddItemToObject(body, "profile",
+				      cJSON_Duplicate(s->profile, 1));
+	send_to_machine(r, mv->target, proto_encode("session.resume", NULL,
+						    s->rec.id, body));
+	move_step(r, s, "restoring", "%s is restoring checkpoint %.12s",
+		  machine_name(r, mv->target, name, sizeof(name)),
+		  s->rec.checkpoint);
+}
+
+/* A move cannot go on. Before the fence the session stays where it was;
+ * after it, the session goes back to the source at the checkpoint. */
+static void move_fail(struct relay *r, struct rsession *s, const char *why)
+{
+	struct move *mv = s->move;
+	struct conn *c;
+	char *target_id;
+
+	log_warn("move", "session %s: move failed: %s", s->rec.id, why);
+	if (mv->phase == MOVE_SUSPENDING || mv->fallback) {
+		c = conn_by_id(r, mv->requester);
+		if (c)
+			conn_send_error(c, mv->request_id, s->rec.id,
+					PROTO_E_FAILED, why);
+		set_str(&s->rec.state, mv->fallback ? "stopped" : "running");
+		if (mv->phase == MOVE_SUSPENDING &&
+		    bus_machine(r->bus, mv->source) == NULL)
+			set_str(&s->rec.state, "stopped");
+		s->move = NULL;
+		move_free(mv);
+		session_save(r, s);
+		session_publish(r, s);
+		return;
+	}
+
+	/* After the fence: resume on the source, which still has the
+	 * worktree the checkpoint was taken from. */
+	mv->fallback = true;
+	set_str(&mv->failure, why);
+	move_step(r, s, "returning", "%s; resuming on the source", why);
+	target_id = mv->target;
+	mv->target = mv->source;
+	mv->source = target_id;
+	s->rec.epoch++;
+	set_str(&s->rec.machine, mv->target);
+	session_save(r, s);
+	mv->phase = MOVE_RESTORING;
+	if (bus_machine(r->bus, mv->target) == NULL) {
+		move_fail(r, s, "the source is offline too; the session "
+			  "stays at its last checkpoint");
+		return;
+	}
+	move_resume(r, s);
+}
+
+/* Delivers input that arrived while the session was moving. */
+static void flush_held_input(struct relay *r, struct rsession *s)
+{
+	struct conn *mc = bus_machine(r->bus, s->rec.machine);
+	struct proto_bin hdr = { .kind = PROTO_BIN_INPUT };
+
+	proto_uuid_parse(s->rec.id, hdr.session);
+	while (s->held) {
+		struct pending_input *p = s->held;
+
+		s->held = p->next;
+		hdr.seq = p->id;
+		if (mc)
+			conn_send_binary(mc, &hdr, p->data, p->len);
+		free(p);
+	}
+	s->held_bytes = 0;
+}
+
+static void handle_resumed(struct relay *r, struct conn *c,
+			   const struct proto_msg *m, struct rsession *s)
+{
+	struct move *mv = s->move;
+	const char *note = proto_str(m->body, "note");
+	const char *set_aside = proto_str(m->body, "set_aside");
+	struct conn *req;
+	cJSON *body;
+
+	set_str(&s->rec.worktree, proto_str(m->body, "worktree"));
+	set_str(&s->rec.state, "running");
+	s->rec.exit_status = -1;
+	session_save(r, s);
+	if (mv == NULL)
+		return;
+
+	req = conn_by_id(r, mv->requester);
+	if (mv->fallback) {
+		if (req) {
+			char *why = xasprintf("move failed: %s; the session "
+					      "runs on %s again", mv->failure,
+					      c->machine_name);
+
+			conn_send_error(req, mv->request_id, s->rec.id,
+					PROTO_E_FAILED, why);
+			free(why);
+		}
+	} else if (req) {
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "machine", c->machine_name);
+		cJSON_AddStringToObject(body, "kind", c->machine_kind);
+		cJSON_AddStringToObject(body, "worktree", s->rec.worktree);
+		cJSON_AddStringToObject(body, "checkpoint", s->rec.checkpoint);
+		proto_add_u64(body, "bytes_up", mv->bytes_up);
+		proto_add_u64(body, "bytes_down", mv->bytes_down);
+		proto_add_u64(body, "ms", now_ms() - mv->started_ms);
+		if (note)
+			cJSON_AddStringToObject(body, "note", note);
+		if (set_aside)
+			cJSON_AddStringToObject(body, "set_aside", set_aside);
+		conn_send_owned(req, proto_encode("move.done", mv->request_id,
+						  s->rec.id, body));
+	}
+	log_info("move", "session %s now runs on %s in %s (%" PRIu64
+		 " ms, %" PRIu64 " bytes up, %" PRIu64 " down)%s%s",
+		 s->rec.id, c->machine_name, s->rec.worktree,
+		 now_ms() - mv->started_ms, mv->bytes_up, mv->bytes_down,
+		 note ? ": " : "", note ? note : "");
+	s->move = NULL;
+	move_free(mv);
+	flush_held_input(r, s);
+	session_publish(r, s);
+}
+
+/* Sends the target the objects it lacks. */
+static void handle_objects_want(struct relay *r, struct conn *c,
+				const struct proto_msg *m, struct rsession *s)
+{
+	const cJSON *have = cJSON_GetObjectItemCaseSensitive(m->body, "have");
+	struct move *mv = s->move;
+	struct proto_bin hdr = { .kind = PROTO_BIN_PACK };
+	struct buf pack = BUF_INIT;
+	git_oid want, *haves;
+	size_t nhaves = 0, off = 0;
+	const cJSON *item;
+	char *cause = NULL;
+	cJSON *body;
+
+	if (mv == NULL || mv->phase != MOVE_RESTORING) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT,
+				"no move is restoring this session");
+		return;
+	}
+	git_oid_fromstr(&want, proto_str(m->body, "checkpoint"));
+	haves = xcalloc((size_t)cJSON_GetArraySize(have) + 1, sizeof(*haves));
+	cJSON_ArrayForEach(item, have) {
+		if (cJSON_IsString(item) &&
+		    proto_oid_valid(item->valuestring) &&
+		    git_oid_fromstr(&haves[nhaves], item->valuestring) == 0)
+			nhaves++;
+	}
+	if (checkpoint_pack(mv->objects, &want, haves, nhaves, &pack,
+			    &cause) < 0) {
+		free(haves);
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED, cause);
+		move_fail(r, s, cause);
+		free(cause);
+		return;
+	}
+	free(haves);
+
+	proto_uuid_parse(s->rec.id, hdr.session);
+	hdr.epoch = (uint32_t)s->rec.epoch;
+	do {
+		size_t n = pack.len - off > PROTO_CHUNK ? PROTO_CHUNK
+							: pack.len - off;
+
+		hdr.flags = off + n == pack.len ? PROTO_BIN_LAST : 0;
+		conn_send_binary(c, &hdr, pack.data + off, n);
+		hdr.seq++;
+		off += n;
+	} while (off < pack.len);
+	mv->bytes_down += pack.len;
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "checkpoint",
+				proto_str(m->body, "checkpoint"));
+	proto_add_u64(body, "pack_bytes", pack.len);
+	conn_send_owned(c, proto_encode("objects.sent", m->id, s->rec.id,
+					body));
+	move_step(r, s, "sending", "%zu bytes of objects to the target",
+		  pack.len);
+	buf_free(&pack);
+}
+
+static void handle_setup_log(struct relay *r, struct conn *c,
+			     const struct proto_msg *m)
+{
+	const char *text = proto_str(m->body, "text");
+	char *path = xasprintf("%s/sandboxes/%s/setup.log",
+			       store_data_dir(r->store), c->machine_id);
+	FILE *f;
+
+	f = fopen(path, "a");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	free(path);
+	for (struct rsession *s = r->sessions; s; s = s->next)
+		if (s->move && !strcmp(s->move->target, c->machine_id))
+			move_step(r, s, "setup", "%s", text);
+}
+
+/* A machine reports an error about a session: a failed spawn or move. */
+static void handle_machine_error(struct relay *r, struct conn *c,
+				 const struct proto_msg *m,
+				 struct rsession *s)
+{
+	const char *message = proto_str(m->body, "message");
+
+	log_warn("relay", "machine %s: session %s: %s", c->machine_name,
+		 s->rec.id, message);
+	if (s->start_conn) {
+		set_str(&s->rec.state, "failed");
+		session_save(r, s);
+		reply_start(r, s, proto_str(m->body, "code"), message);
+	} else if (s->move) {
+		move_fail(r, s, message);
+	}
+}
+
+static void handle_machine(struct relay *r, struct conn *c,
+			   const struct proto_msg *m)
+{
+	struct rsession *s;
+
+	if (!strcmp(m->type, "ping")) {
+		conn_send_owned(c, proto_encode("pong", m->id, NULL, NULL));
+		return;
+	}
+	if (!strcmp(m->type, "pong"))
+		return;
+	if (!strcmp(m->type, "setup.log")) {
+		handle_setup_log(r, c, m);
+		return;
+	}
+	s = machine_session(r, c, m->session);
+	if (s == NULL) {
+		if (m->session && strcmp(m->type, "error")) {
+			cJSON *body = cJSON_CreateObject();
+
+			proto_add_u64(body, "epoch", 0);
+			conn_send_owned(c, proto_encode("session.stand_down",
+							NULL, m->session,
+							body));
+		}
+		return;
+	}
+	if (!strcmp(m->type, "session.spawned"))
+		handle_spawned(r, c, m, s);
+	else if (!strcmp(m->type, "session.exited"))
+		handle_exited(r, c, m, s);
+	else if (!strcmp(m->type, "session.suspended"))
+		handle_suspended(r, c, m, s);
+	else if (!strcmp(m->type, "objects.want"))
+		handle_objects_want(r, c, m, s);
+	else if (!strcmp(m->type, "session.resumed"))
+		handle_resumed(r, c, m, s);
+	else if (!strcmp(m->type, "error"))
+		handle_machine_error(r, c, m, s);
+}
+
+void relay_on_text(struct relay *r, struct conn *c, const char *text,
+		   size_t len)
+{
+	unsigned from = c->role == CONN_CLIENT ? PROTO_FROM_CLIENT
+		      : c->role == CONN_MACHINE ? PROTO_FROM_MACHINE
+		      : PROTO_FROM_CLIENT | PROTO_FROM_MACHINE;
+	struct proto_msg m;
+	const char *code;
+	char cause[256];
+
+	if (proto_msg_decode(text, len, from, &m, &code, cause,
+			     sizeof(cause)) < 0) {
+		log_info("relay", "connection %llu (%s) sent a bad message: "
+			 "%s", (unsigned long long)c->id, c->peer, cause);
+		conn_send_error(c, m.id, NULL, code, cause);
+		if (c->role == CONN_NEW)
+			conn_close(c, "bad message before hello");
+		proto_msg_free(&m);
+		return;
+	}
+	if (c->role == CONN_NEW && strcmp(m.type, "hello")) {
+		conn_send_error(c, m.id, NULL, PROTO_E_UNAUTHORIZED,
+				"send hello with a token first");
+		conn_close(c, "message before hello");
+	} else if (!strcmp(m.type, "hello")) {
+		handle_hello(r, c, &m);
+	} else if (c->role == CONN_CLIENT) {
+		handle_client(r, c, &m);
+	} else {
+		handle_machine(r, c, &m);
+	}
+	proto_msg_free(&m);
+}
+
+static bool input_seen(struct rsession *s, uint64_t id)
+{
+	for (size_t i = 0; i < RECENT_INPUTS; i++)
+		if (s->inputs[i] == id)
+			return true;
+	s->inputs[s->input_next] = id;
+	s->input_next = (s->input_next + 1) % RECENT_INPUTS;
+	return false;
+}
+
+static void client_input(struct relay *r, struct conn *c,
+			 const struct proto_bin *b, struct rsession *s)
+{
+	struct conn *mc;
+
+	if (b->seq == 0 || input_seen(s, b->seq))
+		return;
+	mc = bus_machine(r->bus, s->rec.machine);
+	if (s->move == NULL && mc && !strcmp(s->rec.state, "running")) {
+		conn_send_binary(mc, b, b->data, b->len);
+		return;
+	}
+	if (s->move && s->held_bytes + b->len <= PENDING_INPUT_MAX) {
+		struct pending_input *p = xmalloc(sizeof(*p) + b->len);
+		struct pending_input **tail = &s->held;
+
+		p->next = NULL;
+		p->id = b->seq;
+		p->len = b->len;
+		memcpy(p->data, b->data, b->len);
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = p;
+		s->held_bytes += b->len;
+		return;
+	}
+	conn_send_error(c, NULL, s->rec.id, PROTO_E_UNAVAILABLE,
+			"input not delivered: the session is not running");
+}
+
+static void machine_output(struct relay *r, struct conn *c,
+			   const struct proto_bin *b, struct rsession *s)
+{
+	struct proto_bin out = *b;
+	int e;
+
+	if (b->epoch != (uint32_t)s->rec.epoch &&
+	    !(s->move && s->move->phase == MOVE_SUSPENDING))
+		return;
+	e = store_transcript_append(r->store, s->rec.id, b->seq, b->data,
+				    b->len);
+	if (e == -EEXIST)
+		return;
+	if (e < 0) {
+		log_error("relay", "session %s: cannot store output %" PRIu64
+			  " (last %" PRIu64 "): %s", s->rec.id, b->seq,
+			  s->rec.seq, strerror(-e));
+		return;
+	}
+	s->rec.seq = b->seq;
+	out.epoch = 0;
+	bus_publish_binary(r->bus, s->rec.id, &out, b->data, b->len);
+}
+
+static void machine_pack(struct relay *r, struct conn *c,
+			 const struct proto_bin *b, struct rsession *s)
+{
+	struct move *mv = s->move;
+	char *cause = NULL;
+
+	if (mv == NULL || mv->phase != MOVE_SUSPENDING ||
+	    strcmp(mv->source, c->machine_id))
+		return;
+	if (mv->unpack == NULL &&
+	    checkpoint_unpack_new(mv->objects, &mv->unpack, &cause) < 0) {
+		move_fail(r, s, cause);
+		free(cause);
+		return;
+	}
+	if (checkpoint_unpack_append(mv->unpack, b->data, b->len, &cause) <
+	    0) {
+		move_fail(r, s, cause);
+		free(cause);
+		return;
+	}
+	mv->bytes_up += b->len;
+}
+
+void relay_on_binary(struct relay *r, struct conn *c, const void *data,
+		     size_t len)
+{
+	char id[PROTO_UUID_LEN + 1];
+	struct proto_bin b;
+	struct rsession *s;
+	const char *cause;
+
+	if (c->role == CONN_NEW) {
+		conn_close(c, "binary frame before hello");
+		return;
+	}
+	if (proto_bin_decode(data, len, &b, &cause) < 0) {
+		conn_send_error(c, NULL, NULL, PROTO_E_BAD_MESSAGE, cause);
+		return;
+	}
+	proto_uuid_format(b.session, id);
+	if (c->role == CONN_CLIENT) {
+		s = session_find(r, id);
+		if (s == NULL || strcmp(s->rec.user, c->user)) {
+			conn_send_error(c, NULL, id, PROTO_E_NOT_FOUND,
+					"no such session");
+			return;
+		}
+		if (b.kind == PROTO_BIN_INPUT)
+			client_input(r, c, &b, s);
+		else
+			conn_send_error(c, NULL, id, PROTO_E_FORBIDDEN,
+					"clients send only input frames");
+		return;
+	}
+	s = machine_session(r, c, id);
+	if (s == NULL)
+		return;
+	if (b.kind == PROTO_BIN_OUTPUT)
+		machine_output(r, c, &b, s);
+	else if (b.kind == PROTO_BIN_PACK)
+		machine_pack(r, c, &b, s);
+}
+
+void relay_on_close(struct relay *r, struct conn *c)
+{
+	if (c->role != CONN_MACHINE)
+		return;
+	if (bus_machine(r->bus, c->machine_id) != c)
+		return;	/* replaced by a newer connection */
+	log_info("relay", "machine %s went offline", c->machine_name);
+	store_machine_set_state(r->store, c->machine_id,
+				!strcmp(c->machine_kind, "sandbox") ? "off"
+								    : "offline");
+	bus_forget(r->bus, c);
+	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (s->start_conn && !strcmp(s->rec.machine, c->machine_id))
+			reply_start(r, s, PROTO_E_UNAVAILABLE,
+				    "the machine went offline");
+		if (s->move == NULL || r->stopping)
+			continue;
+		if ((s->move->phase == MOVE_SUSPENDING &&
+		     !strcmp(s->move->source, c->machine_id)) ||
+		    (s->move->phase == MOVE_RESTORING &&
+		     !strcmp(s->move->target, c->machine_id)))
+			move_fail(r, s, "the machine went offline during "
+				  "the move");
+	}
+}
+
+/* Called by the launcher when a sandbox process ends. */
+void relay_sandbox_exited(const char *machine_id, int status, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->stopping)
+		return;
+	for (struct rsession *s = r->sessions; s; s = s->next)
+		if (s->move && s->move->phase == MOVE_LAUNCHING &&
+		    !strcmp(s->move->target, machine_id)) {
+			char *why = xasprintf("the sandbox exited with status "
+					      "%d before it connected; see "
+					      "its sandbox.log", status);
+
+			move_fail(r, s, why);
+			free(why);
+		}
+}

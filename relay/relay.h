@@ -1,0 +1,113 @@
+/*
+ * relay.h: the relay's internal picture, shared by its modules: the relay
+ * itself, its connections, and the interfaces of the server (lws plumbing),
+ * the bus (routing between connections) and the launcher (sandboxes).
+ */
+#ifndef BATON_RELAY_H
+#define BATON_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "frames.h"
+#include "proto.h"
+#include "store.h"
+
+struct bus;
+struct launcher;
+struct rsession;
+
+enum conn_role {
+	CONN_NEW = 0,		/* no hello yet */
+	CONN_CLIENT,
+	CONN_MACHINE,
+};
+
+/* One WebSocket to the relay. */
+struct conn {
+	uint64_t id;		/* never reused; safe to keep */
+	struct relay *relay;
+	struct lws *wsi;
+	struct frame_queue out;
+	struct frame_rx in;
+	enum conn_role role;
+	char *user;
+	char *machine_id;	/* machines only */
+	char *machine_name;
+	char *machine_kind;	/* "local" or "sandbox" */
+	bool closing;		/* close after the queue is written */
+	char peer[64];		/* address, for logs */
+	struct conn *next;
+};
+
+struct relay {
+	uv_loop_t *loop;
+	struct store *store;
+	struct bus *bus;
+	struct launcher *launcher;
+	struct lws_context *lws;
+	struct conn *conns;
+	struct rsession *sessions;
+	char *url;		/* ws://ADDR:PORT for sandboxes */
+	uint64_t next_conn_id;
+	bool stopping;
+};
+
+/* server.c */
+int server_start(struct relay *r, const char *host, int port,
+		 int *bound_port, char **cause);
+void server_shutdown(struct relay *r);
+void server_free(struct relay *r);
+void conn_send_text(struct conn *c, const char *text);
+void conn_send_owned(struct conn *c, char *text);
+void conn_send_binary(struct conn *c, const struct proto_bin *hdr,
+		      const void *data, size_t len);
+void conn_send_error(struct conn *c, const char *id, const char *session,
+		     const char *code, const char *message);
+/* Closes after what is queued has been written. */
+void conn_close(struct conn *c, const char *reason);
+size_t conn_queued(const struct conn *c);
+
+/* relay.c: what the relay does with messages */
+void relay_on_text(struct relay *r, struct conn *c, const char *text,
+		   size_t len);
+void relay_on_binary(struct relay *r, struct conn *c, const void *data,
+		     size_t len);
+void relay_on_close(struct relay *r, struct conn *c);
+void relay_sessions_free(struct relay *r);
+void relay_sandbox_exited(const char *machine_id, int status, void *arg);
+
+/* bus.c: who is connected, and who listens to which session */
+struct bus *bus_new(void);
+void bus_free(struct bus *b);
+/* Forgets a connection everywhere (machine registration, listeners). */
+void bus_forget(struct bus *b, struct conn *c);
+/* Makes c the connection of machine_id; returns the one it replaces. */
+struct conn *bus_machine_set(struct bus *b, const char *machine_id,
+			     struct conn *c);
+struct conn *bus_machine(struct bus *b, const char *machine_id);
+void bus_subscribe(struct bus *b, const char *session, struct conn *c);
+void bus_unsubscribe(struct bus *b, const char *session, struct conn *c);
+/* Sends to every connection listening to the session. */
+void bus_publish_text(struct bus *b, const char *session, const char *text);
+void bus_publish_binary(struct bus *b, const char *session,
+			const struct proto_bin *hdr, const void *data,
+			size_t len);
+
+/* launcher.c: starts sandboxes for machine records */
+typedef void (*launcher_exit_cb)(const char *machine_id, int status,
+				 void *arg);
+struct launcher *launcher_new(uv_loop_t *loop, const char *sandbox_bin,
+			      const char *data_dir, launcher_exit_cb on_exit,
+			      void *arg);
+/* Starts baton-sandbox for machine m with its credential. */
+int launcher_start(struct launcher *l, const struct store_machine *m,
+		   const char *relay_url, const char *token, char **cause);
+bool launcher_running(const struct launcher *l, const char *machine_id);
+/* Asks every sandbox to stop (SIGTERM, then SIGKILL after grace_ms). */
+void launcher_stop_all(struct launcher *l, unsigned grace_ms);
+size_t launcher_count(const struct launcher *l);
+void launcher_free(struct launcher *l);
+
+#endif
