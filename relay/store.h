@@ -5,8 +5,14 @@
  * under the data directory; no other relay module knows which backend runs.
  *
  * All functions return 0 on success, -ENOENT when a record does not exist,
- * and another negative errno on failure. Strings in records are owned by the
- * record; clear records with the matching _clear function.
+ * -EINVAL for a malformed argument, and another negative errno on failure
+ * (-EBUSY when the database stayed locked by another process). Strings in
+ * records are owned by the record; clear records with the matching _clear
+ * function. A handle belongs to one thread; several handles, in one process
+ * or several, may share a data directory.
+ *
+ * Session ids are UUIDs; they are accepted in any case and stored and
+ * returned in lowercase.
  */
 #ifndef BATON_STORE_H
 #define BATON_STORE_H
@@ -15,15 +21,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The largest transcript chunk store_transcript_append accepts. */
+#define STORE_CHUNK_MAX (1024 * 1024)
+
 struct store;
 
-/* Opens (creating when needed) the store under data_dir. */
+/* Opens (creating when needed) the store under data_dir. On failure *cause
+ * (when cause is not NULL) gets a sentence saying what to do; caller frees. */
 int store_open(const char *data_dir, struct store **out, char **cause);
+/* Closes the handle; NULL is allowed. */
 void store_close(struct store *s);
 const char *store_data_dir(const struct store *s);
 
-/* Tokens. kind is "client" or "machine". The user is created if new. The
- * token is returned once, in clear (caller frees); only its hash is kept. */
+/* Tokens. kind is "client" or "machine". The user is created if new; user
+ * names are 1 to 64 of [A-Za-z0-9._@+-]. The token is returned once, in
+ * clear (caller frees); only its hash is kept. */
 int store_token_create(struct store *s, const char *user, const char *kind,
 		       char **token);
 /* Looks a token up; fills *user and *kind (caller frees) or -ENOENT. */
@@ -35,17 +47,21 @@ struct store_machine {
 	char *user;
 	char *name;
 	char *kind;		/* "local" or "sandbox" */
-	char *state;		/* local: "online"/"offline"; sandbox: lifecycle */
+	char *state;		/* local: online, offline; sandbox: lifecycle */
 	char *workspace;	/* sandbox: the workspace it serves */
 	int64_t generation;	/* sandbox: bumped on each new container */
 };
 void store_machine_clear(struct store_machine *m);
 
-/* Finds or creates the local machine (user, name). */
+/* Finds or creates the local machine (user, name). Names starting with
+ * "sandbox-" are reserved for sandboxes (-EINVAL). */
 int store_machine_local(struct store *s, const char *user, const char *name,
 			struct store_machine *out);
-/* Finds or creates the sandbox machine of (user, workspace); when `bump`
- * is set its generation is incremented (a new container). */
+/* Finds or creates the sandbox machine of (user, workspace); the workspace
+ * must be one of the user's (-ENOENT otherwise). A new record has generation
+ * 0 and state "created"; when `bump` is set the generation is incremented
+ * and the state reset to "created" (a new container). -EEXIST when another
+ * machine of the user already has the name "sandbox-<8 chars of id>". */
 int store_machine_sandbox(struct store *s, const char *user,
 			  const char *workspace, int bump,
 			  struct store_machine *out);
@@ -69,7 +85,7 @@ struct store_session {
 	char *id;
 	char *user;
 	char *machine;		/* current owner machine id */
-	char *workspace;
+	char *workspace;	/* NULL until the daemon reports it */
 	char *agent;		/* profile name */
 	char *worktree;		/* absolute path on the owner */
 	char *state;		/* starting, running, moving, exited, stopped */
@@ -80,15 +96,19 @@ struct store_session {
 };
 void store_session_clear(struct store_session *ss);
 
-/* Inserts or replaces the whole record. */
+/* Inserts or replaces the whole record; only workspace and checkpoint may
+ * be NULL (-EINVAL otherwise). A record never changes user (-EPERM) and its
+ * epoch never goes down (-ESTALE); nothing is written then. */
 int store_session_put(struct store *s, const struct store_session *ss);
 int store_session_get(struct store *s, const char *id,
 		      struct store_session *out);
+/* All sessions of a user, oldest first; free with store_sessions_free. */
 int store_sessions_list(struct store *s, const char *user,
 			struct store_session **out, size_t *count);
 void store_sessions_free(struct store_session *ss, size_t count);
 
-/* Records a checkpoint of a workspace. */
+/* Records a checkpoint of a workspace (-ENOENT when the workspace does
+ * not exist); oid is 40 lowercase hex digits. */
 int store_checkpoint_add(struct store *s, const char *workspace,
 			 const char *session, const char *oid,
 			 const char *machine);
@@ -99,13 +119,18 @@ int store_checkpoints_recent(struct store *s, const char *workspace,
 void store_strv_free(char **v, size_t count);
 
 /* Opens the workspace's git object store (bare, created when needed);
- * caller frees with git_repository_free. */
+ * caller frees with git_repository_free, before store_close (which drops
+ * the store's reference to libgit2). -EINVAL when the id is not a
+ * UUID, -ENOENT for an unknown workspace, -EIO when libgit2 fails. */
 int store_objects_open(struct store *s, const char *workspace,
 		       git_repository **out);
 
-/* Transcripts: append-only, one per session, numbered chunks. Appending a
- * seq that is not last+1 returns -EEXIST for a duplicate (seq <= last) and
- * -ERANGE for a gap; nothing is written then. */
+/* Transcripts: append-only, one per session, numbered chunks from 1.
+ * Appending a seq that is not last+1 returns -EEXIST for a duplicate
+ * (seq <= last) and -ERANGE for a gap, a chunk over STORE_CHUNK_MAX
+ * -EMSGSIZE; nothing is written then. Chunks are not synced to disk one by
+ * one: after a power loss the last ones may be gone (store_transcript_last
+ * says where to resume). */
 int store_transcript_append(struct store *s, const char *session,
 			    uint64_t seq, const void *data, size_t len);
 /* Calls cb for each chunk with seq > after, in order; stops early when cb
