@@ -376,7 +376,8 @@ static void handle_hello(struct relay *r, struct conn *c,
 		cJSON_AddStringToObject(body, "machine", c->machine_id);
 	cJSON_AddNumberToObject(body, "version", PROTO_VERSION);
 	conn_send_owned(c, proto_encode("welcome", m->id, NULL, body));
-	log_info("relay", "%s %s of user %s connected from %s",
+	LOG_AT(c->role == CONN_CLIENT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	       "relay", "%s %s of user %s connected from %s",
 		 c->role == CONN_CLIENT ? "client" : "machine",
 		 c->machine_name ? c->machine_name : "", c->user, c->peer);
 

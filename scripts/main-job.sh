@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# main-job.sh: Baton's main job, end to end, on 127.0.0.1 in a temporary
+# folder. It clones this repository as a real workspace, makes edits of
+# every kind, starts a session with an agent that keeps a conversation,
+# moves it to a sandbox, has the agent continue there, moves it back, and
+# checks that the laptop's worktree holds exactly the sandbox's state.
+# Exits non-zero if anything differs; leaves no process running.
+#
+# Needs BATON_BIN (the build folder); scripts/demo.sh sets it.
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+# shellcheck source=../tests/integration/lib.sh
+source "$src/tests/integration/lib.sh"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "relay, tokens and the laptop daemon on 127.0.0.1"
+start_relay
+CLIENT_TOKEN=$(token demo client)
+MACHINE_TOKEN=$(token demo machine)
+write_agents
+start_local laptop "$MACHINE_TOKEN"
+wait_for 30 "the laptop to register" machine_online laptop
+echo "relay at $RELAY_URL, data in $RELAY_DATA"
+
+step "a real workspace: a clone of this repository, edited every way"
+WT=$T/laptop/baton
+git clone -q "$src" "$WT"
+cd "$WT"
+git checkout -q -B demo-branch
+printf '\nEdited on the laptop.\n' >>README.md               # modified
+printf '# staged\n' >>CMakeLists.txt && git add CMakeLists.txt # staged
+printf '# and edited again\n' >>CMakeLists.txt                # MM
+mkdir -p notes/deep/er && printf 'todo\n' >notes/deep/er/todo.md # untracked
+git rm -q --cached scripts/packages-test.txt                  # staged delete
+rm -f .gitignore                                              # deleted
+chmod +x proto/PROTOCOL.md                                    # exec bit
+ln -s README.md readme-link                                   # symlink
+ln -s ../outside dangling-link
+mkdir -p build-demo && printf 'ignored\n' >build-demo/ignored.txt
+printf '/build-demo/\n' >>.git/info/exclude                   # ignored
+cd - >/dev/null
+before=$(fingerprint "$WT")
+git -C "$WT" status --short | head -n 20
+
+step "a session with the test agent, steered through the relay"
+SID=$(baton start --machine laptop --dir "$WT" --agent test)
+echo "session $SID"
+wait_output "$SID" "> "
+baton send "$SID" "remember the plan was made on the laptop"
+wait_output "$SID" "noted: the plan was made on the laptop"
+
+step "move to a sandbox"
+baton move "$SID" --to sandbox --wait
+status=$(baton --json status "$SID")
+[ "$(json_field "$status" kind)" = sandbox ] ||
+  fail "the session is not on the sandbox: $status"
+SBX=$(json_field "$status" worktree)
+echo "now in $SBX"
+diff <(echo "$before") <(fingerprint "$SBX") ||
+  fail "the sandbox's worktree differs from the laptop's"
+echo "the sandbox's worktree is identical to the laptop's"
+
+step "the agent continues in the sandbox and remembers"
+baton send "$SID" "recall"
+wait_output "$SID" "turn 1: remember the plan was made on the laptop"
+baton send "$SID" "edit sandbox-notes.txt written in the sandbox"
+wait_output "$SID" "edited sandbox-notes.txt"
+[ -f "$SBX/sandbox-notes.txt" ] || fail "the agent's edit is missing"
+in_sandbox=$(fingerprint "$SBX")
+
+step "move back to the laptop"
+baton move "$SID" --to laptop --wait
+status=$(baton --json status "$SID")
+[ "$(json_field "$status" kind)" = local ] ||
+  fail "the session is not back on the laptop: $status"
+[ "$(json_field "$status" worktree)" = "$WT" ] ||
+  fail "the session came back to another folder: $status"
+diff <(echo "$in_sandbox") <(fingerprint "$WT") ||
+  fail "the laptop's worktree differs from the sandbox's"
+[ "$(cat "$WT/build-demo/ignored.txt")" = ignored ] ||
+  fail "the laptop's ignored file was touched"
+echo "the laptop's worktree holds exactly the sandbox's state"
+
+step "one conversation, one transcript"
+baton send "$SID" "recall"
+wait_output "$SID" "turn 3: edit sandbox-notes.txt written in the sandbox"
+n=$(transcript "$SID" | grep -c "resumed session $SID" || true)
+[ "$n" -eq 2 ] || fail "expected two resumes in the transcript, saw $n"
+baton stop "$SID"
+baton --json status "$SID"
+
+step "shutdown"
+stop_relay
+for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+wait 2>/dev/null || true
+if pgrep -f "$T/" >/dev/null; then
+  pgrep -af "$T/" >&2
+  fail "processes were left running"
+fi
+echo "main job: OK"

@@ -1,0 +1,160 @@
+# lib.sh: shared helpers for the integration tests and the main job.
+# Sourced, not run. Starts the real programs on 127.0.0.1 with ports they
+# pick themselves, in a temporary folder, and stops everything on exit.
+#
+# Needs BATON_BIN (the build folder). Sets T (the temporary folder).
+
+set -euo pipefail
+
+: "${BATON_BIN:?set BATON_BIN to the build folder}"
+RELAY_BIN=$BATON_BIN/relay/baton-relay
+LOCAL_BIN=$BATON_BIN/agent-local/baton-local
+SANDBOX_BIN=$BATON_BIN/agent-sandbox/baton-sandbox
+CLIENT_BIN=$BATON_BIN/client/baton
+AGENT_BIN=$BATON_BIN/tests/baton-test-agent
+CASES=${BATON_CASES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../shared/cases" 2>/dev/null && pwd || true)}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/baton-test.XXXXXX")
+PIDS=()
+export BATON_LOG=${BATON_LOG:-info}
+export GIT_AUTHOR_NAME=Baton GIT_AUTHOR_EMAIL=baton@example.invalid
+export GIT_COMMITTER_NAME=Baton GIT_COMMITTER_EMAIL=baton@example.invalid
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+fail() {
+  log "FAIL: $*"
+  for f in "$T"/*.log; do
+    [ -f "$f" ] || continue
+    echo "----- $(basename "$f") (last 40 lines)" >&2
+    tail -n 40 "$f" >&2
+  done
+  exit 1
+}
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  # Sandboxes are started by the relay; none may outlive it.
+  if pgrep -f "$T/" >/dev/null 2>&1; then
+    pkill -KILL -f "$T/" 2>/dev/null || true
+  fi
+  if [ $rc -eq 0 ] && [ -z "${KEEP:-}" ]; then
+    rm -rf "$T"
+  else
+    log "files kept in $T"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds.
+wait_for() {
+  local limit=$1 what=$2
+  shift 2
+  local end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt "$end" ] || fail "timed out waiting for $what"
+    sleep 0.1
+  done
+}
+
+# start_relay: runs baton-relay on a free port; sets RELAY_URL, RELAY_DATA.
+start_relay() {
+  RELAY_DATA=$T/relay
+  mkdir -p "$RELAY_DATA"
+  rm -f "$T/relay.port"
+  "$RELAY_BIN" serve --listen 127.0.0.1:${RELAY_PORT:-0} \
+    --data "$RELAY_DATA" --port-file "$T/relay.port" \
+    --sandbox-bin "$SANDBOX_BIN" >>"$T/relay.log" 2>&1 &
+  RELAY_PID=$!
+  PIDS+=("$RELAY_PID")
+  wait_for 30 "the relay to listen" test -s "$T/relay.port"
+  RELAY_PORT=$(cat "$T/relay.port")
+  RELAY_URL=ws://127.0.0.1:$RELAY_PORT
+}
+
+stop_relay() {
+  kill -TERM "$RELAY_PID"
+  wait "$RELAY_PID" || fail "the relay exited with status $? on SIGTERM"
+}
+
+# token USER KIND: prints a new token.
+token() {
+  "$RELAY_BIN" token create --data "$RELAY_DATA" --user "$1" --kind "$2"
+}
+
+# start_local NAME TOKEN: runs baton-local for a laptop named NAME.
+start_local() {
+  local name=$1 tok=$2
+  mkdir -p "$T/home-$name"
+  HOME=$T/home-$name BATON_TOKEN=$tok "$LOCAL_BIN" --relay "$RELAY_URL" \
+    --name "$name" --state "$T/state-$name" \
+    --agents "$T/agents.json" >>"$T/local-$name.log" 2>&1 &
+  PIDS+=("$!")
+  eval "LOCAL_PID_${name//-/_}=$!"
+}
+
+# write_agents: the user's profile file naming the test agent.
+write_agents() {
+  cat >"$T/agents.json" <<JSON
+{"profiles": [{"name": "test",
+  "start": ["$AGENT_BIN", "--session", "{session}"],
+  "resume": ["$AGENT_BIN", "--session", "{session}", "--resume"],
+  "state": ["{home}/.baton-test-agent/projects/{cwd_slug}/{session}.jsonl"],
+  "rewrite_cwd": true}]}
+JSON
+}
+
+# baton ARGS...: the client with the current user's token.
+baton() {
+  BATON_RELAY=$RELAY_URL BATON_TOKEN=$CLIENT_TOKEN "$CLIENT_BIN" "$@"
+}
+
+# flat: JSON on one line, without the layout's tabs and newlines.
+flat() { tr -d '\n\t'; }
+
+machine_online() {
+  baton --json machines | flat | grep -q "\"name\":\"$1\"[^}]*\"online\":true"
+}
+
+# json_field JSON NAME: the string or number value of a top-level field.
+json_field() {
+  printf '%s' "$1" | flat |
+    sed -n "s/.*\"$2\":[ ]*\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" | head -n 1
+}
+
+# transcript SID: the whole transcript so far.
+transcript() {
+  baton tail "$1" --from 0
+}
+
+# wait_output SID TEXT [SECONDS]: until the transcript holds TEXT.
+wait_output() {
+  local sid=$1 text=$2 limit=${3:-30}
+  local end=$((SECONDS + limit))
+  until transcript "$sid" 2>/dev/null | grep -qF -- "$text"; do
+    [ $SECONDS -lt "$end" ] || {
+      log "transcript of $sid:"; transcript "$sid" | tail -n 30 >&2 || true
+      fail "timed out waiting for '$text' in session $sid"
+    }
+    sleep 0.2
+  done
+}
+
+fingerprint() {
+  bash "$CASES/fingerprint.sh" "$1"
+}
+
+# sandbox_worktree SID: where the session runs now.
+session_worktree() {
+  json_field "$(baton --json status "$1")" worktree
+}
