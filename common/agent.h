@@ -8,6 +8,8 @@
  * shell, claude and codex; a user's JSON file adds or replaces profiles:
  *   {"profiles": [{"name": "...", "start": ["..."], "resume": ["..."],
  *                  "state": ["{home}/..."], "rewrite_cwd": true}]}
+ * name ([A-Za-z0-9._-], up to 64) and start are required; resume defaults
+ * to start, state to none, rewrite_cwd to false.
  */
 #ifndef BATON_AGENT_H
 #define BATON_AGENT_H
@@ -21,7 +23,7 @@ struct agent_profile {
 	char **resume;		/* NULL-terminated argv templates */
 	char **state;		/* NULL-terminated path templates */
 	size_t state_count;
-	bool rewrite_cwd;	/* rewrite the recorded worktree path in state */
+	bool rewrite_cwd;	/* rewrite the recorded worktree in state */
 };
 
 struct agent_profiles;
@@ -32,19 +34,30 @@ struct agent_vars {
 	const char *worktree;	/* absolute */
 };
 
-/* Loads the built-ins plus `user_file` (may be NULL). */
+/*
+ * Loads the built-ins plus `user_file` (may be NULL). On failure *cause
+ * (caller frees) names the file and the bad field.
+ */
 int agent_profiles_load(const char *user_file, struct agent_profiles **out,
 			char **cause);
 const struct agent_profile *
 agent_profile_find(const struct agent_profiles *ps, const char *name);
 void agent_profiles_free(struct agent_profiles *ps);
 
-/* Expands one template; caller frees. */
+/*
+ * Expands one template; caller frees. Unknown placeholders, and those whose
+ * value is NULL, are kept as written.
+ */
 char *agent_expand(const char *tmpl, const struct agent_vars *vars);
 /* Expands a NULL-terminated template list; free with agent_strv_free. */
 char **agent_expand_all(char *const *tmpl, const struct agent_vars *vars);
 void agent_strv_free(char **v);
-/* Claude Code's project-folder name for a path; caller frees. */
+/*
+ * Claude Code's project-folder name for a path; caller frees. Past 200
+ * bytes the slug is cut to 200 and given '-' and 8 hex digits of a hash of
+ * the whole path. That hash (FNV-1a) is ours, not Claude Code's: long paths
+ * will not match its folders.
+ */
 char *agent_cwd_slug(const char *path);
 
 /* A profile as JSON (sent with a session so a target runs the same agent);

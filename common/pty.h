@@ -33,7 +33,7 @@ struct pty_proc_opts {
 /* Starts the process. Signals are reset to default in the child. */
 int pty_proc_spawn(uv_loop_t *loop, const struct pty_proc_opts *opts,
 		   struct pty_proc **out, char **cause);
-/* Queues bytes for the agent's terminal; 0 or negative errno. */
+/* Queues bytes for the agent's terminal; 0, or -EPIPE once it is gone. */
 int pty_proc_write(struct pty_proc *p, const void *data, size_t len);
 int pty_proc_resize(struct pty_proc *p, unsigned short cols,
 		    unsigned short rows);
@@ -42,10 +42,12 @@ void pty_proc_pause(struct pty_proc *p);
 void pty_proc_resume(struct pty_proc *p);
 /*
  * Ends the process gracefully: SIGHUP and SIGTERM to its process group, then
- * SIGKILL after grace_ms. on_exit is called as usual.
+ * SIGKILL after grace_ms. on_exit is called as usual. Does nothing once the
+ * process has been reaped.
  */
 void pty_proc_stop(struct pty_proc *p, unsigned grace_ms);
 pid_t pty_proc_pid(const struct pty_proc *p);
+/* 1 until the process has been reaped (on_exit may still be pending). */
 int pty_proc_running(const struct pty_proc *p);
 /*
  * Releases the process object; safe at any time (a running process is
