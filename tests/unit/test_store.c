@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "proto.h"
-#include "store.h"	/* relay/ is not on the include path */
+#include "store.h"
 #include "util.h"
 
 /* Each test's temporary folder, data directory and open store. */
