@@ -194,7 +194,8 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	char *script = xasprintf("%s/.baton/setup", worktree);
 	unsigned char hash[8];
 	char hex[17];
-	char *args[3];
+	char *args[5];
+	uv_file fds[2];
 	struct stat st;
 	int e;
 
@@ -237,19 +238,44 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	log_info("sandbox", "running %s (time limit %u s)", script,
 		 sb->setup_timeout_s);
 
+	/* One pipe for stdout and stderr, so the log keeps their order. */
+	e = uv_pipe(fds, 0, 0);
+	if (e < 0) {
+		char *why = xasprintf("cannot make a pipe for the setup "
+				      "script: %s", uv_strerror(e));
+
+		fclose(run->log);
+		done(h, ctx, 1, why);
+		free(why);
+		free(script);
+		free(run->marker);
+		free(run->log_path);
+		free(run);
+		return;
+	}
 	uv_pipe_init(host_loop(h), &run->out, 0);
+	uv_pipe_open(&run->out, fds[0]);
 	uv_timer_init(host_loop(h), &run->timer);
 	run->out.data = run->timer.data = run->proc.data = run;
 	memset(&po, 0, sizeof(po));
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&run->out;
-	stdio[2].flags = UV_INHERIT_STREAM;
-	stdio[2].data.stream = (uv_stream_t *)&run->out;
-	args[0] = "/bin/sh";
-	args[1] = script;
-	args[2] = NULL;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = fds[1];
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = fds[1];
+	/* With bash, a pipeline fails when any part fails (curl ... | sh). */
+	if (access("/bin/bash", X_OK) == 0) {
+		args[0] = "/bin/bash";
+		args[1] = "-o";
+		args[2] = "pipefail";
+		args[3] = script;
+		args[4] = NULL;
+	} else {
+		args[0] = "/bin/sh";
+		args[1] = script;
+		args[2] = NULL;
+	}
 	po.file = args[0];
 	po.args = args;
 	po.cwd = worktree;
@@ -258,6 +284,7 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	po.exit_cb = setup_exit;
 	po.flags = UV_PROCESS_DETACHED;
 	e = uv_spawn(host_loop(h), &run->proc, &po);
+	close(fds[1]);
 	free(script);
 	if (e < 0) {
 		run->status = 127;

@@ -832,6 +832,7 @@ static void resume_objects_ready(struct hsession *s)
 	struct checkpoint_info info = { 0 };
 	cJSON *rec = record_get(h, s->id, false);
 	const char *left = rec ? proto_str(rec, "left") : NULL;
+	const struct agent_profile *local;
 	char *cause = NULL, *aside_dir = NULL;
 	char **paths = NULL;
 	size_t npaths = 0;
@@ -842,26 +843,25 @@ static void resume_objects_ready(struct hsession *s)
 	if (checkpoint_read(r->repo, &want, &info, &cause) < 0)
 		goto fail;
 
-	/* Profile: the one the source ran, else ours of that name. */
-	if (r->profile &&
-	    agent_profile_from_json(r->profile, &s->profile, &cause) < 0)
-		goto fail;
-	if (s->profile == NULL) {
-		const struct agent_profile *p =
-			agent_profile_find(h->profiles, r->agent);
-		cJSON *pj;
+	/*
+	 * Profile: ours of that name. Only a sandbox, which has no profiles
+	 * of its own, takes the one the source ran: a laptop never runs a
+	 * command line it did not configure itself.
+	 */
+	local = agent_profile_find(h->profiles, r->agent);
+	if (local) {
+		cJSON *pj = agent_profile_to_json(local);
 
-		if (p == NULL) {
-			cause = xasprintf("no agent profile \"%s\" here",
-					  r->agent);
-			goto fail;
-		}
-		pj = agent_profile_to_json(p);
 		agent_profile_from_json(pj, &s->profile, &cause);
 		cJSON_Delete(pj);
-		if (s->profile == NULL)
-			goto fail;
+	} else if (r->profile && !strcmp(h->kind, "sandbox")) {
+		agent_profile_from_json(r->profile, &s->profile, &cause);
+	} else {
+		cause = xasprintf("no agent profile \"%s\" on this machine; "
+				  "add it with --agents FILE", r->agent);
 	}
+	if (s->profile == NULL)
+		goto fail;
 
 	/* Has the worktree changed since the session left it? */
 	if (git_repository_head_unborn(r->repo) == 1 &&

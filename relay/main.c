@@ -146,6 +146,7 @@ static int serve(int argc, char **argv)
 	};
 	const char *listen = NULL, *data = NULL, *port_file = NULL;
 	char *sandbox_bin = NULL, *host = NULL, *cause = NULL;
+	char *data_abs = NULL;
 	struct serve_state st;
 	struct relay *r = &st.relay;
 	uv_loop_t loop;
@@ -174,8 +175,17 @@ static int serve(int argc, char **argv)
 	if (split_listen(listen, &host, &port) < 0)
 		usage_error("--listen '%s' is not ADDR:PORT, e.g. "
 			    "127.0.0.1:8080", listen);
-	if (sandbox_bin == NULL)
+	if (sandbox_bin == NULL) {
 		sandbox_bin = default_sandbox_bin();
+	} else if (strchr(sandbox_bin, '/')) {
+		char *abs = realpath(sandbox_bin, NULL);
+
+		if (abs == NULL)
+			usage_error("--sandbox-bin %s: %s", sandbox_bin,
+				    strerror(errno));
+		free(sandbox_bin);
+		sandbox_bin = abs;
+	}
 
 	memset(&st, 0, sizeof(st));
 	uv_loop_init(&loop);
@@ -184,8 +194,15 @@ static int serve(int argc, char **argv)
 		fprintf(stderr, "baton-relay: %s\n", cause);
 		goto out;
 	}
+	/* Sandboxes run in other folders: give them absolute paths. */
+	data_abs = realpath(data, NULL);
+	if (data_abs == NULL) {
+		fprintf(stderr, "baton-relay: cannot resolve %s: %s\n", data,
+			strerror(errno));
+		goto out;
+	}
 	r->bus = bus_new();
-	r->launcher = launcher_new(&loop, sandbox_bin, data,
+	r->launcher = launcher_new(&loop, sandbox_bin, data_abs,
 				   relay_sandbox_exited, r);
 	if (server_start(r, host, port, &bound, &cause) < 0) {
 		fprintf(stderr, "baton-relay: %s\n", cause);
@@ -233,6 +250,7 @@ out:
 	free(host);
 	free(cause);
 	free(sandbox_bin);
+	free(data_abs);
 	return rc;
 }
 

@@ -36,6 +36,7 @@ struct move {
 	char *request_id;
 	char *source;		/* machine id */
 	char *target;		/* machine id */
+	bool fenced;		/* the target owns the session now */
 	bool fallback;		/* returning to the source after a failure */
 	char *failure;		/* why the move fell back */
 	git_repository *objects;
@@ -856,6 +857,7 @@ static void handle_suspended(struct relay *r, struct conn *c,
 		  " bytes uploaded)", oid_text, mv->bytes_up);
 
 	/* The fence: from here on only the target may speak for it. */
+	mv->fenced = true;
 	s->rec.epoch++;
 	set_str(&s->rec.machine, mv->target);
 	session_save(r, s);
@@ -937,14 +939,13 @@ static void move_fail(struct relay *r, struct rsession *s, const char *why)
 	char *target_id;
 
 	log_warn("move", "session %s: move failed: %s", s->rec.id, why);
-	if (mv->phase == MOVE_SUSPENDING || mv->fallback) {
+	if (!mv->fenced || mv->fallback) {
 		c = conn_by_id(r, mv->requester);
 		if (c)
 			conn_send_error(c, mv->request_id, s->rec.id,
 					PROTO_E_FAILED, why);
 		set_str(&s->rec.state, mv->fallback ? "stopped" : "running");
-		if (mv->phase == MOVE_SUSPENDING &&
-		    bus_machine(r->bus, mv->source) == NULL)
+		if (!mv->fenced && bus_machine(r->bus, mv->source) == NULL)
 			set_str(&s->rec.state, "stopped");
 		s->move = NULL;
 		move_free(mv);

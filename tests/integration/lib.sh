@@ -154,7 +154,15 @@ fingerprint() {
   bash "$CASES/fingerprint.sh" "$1"
 }
 
-# sandbox_worktree SID: where the session runs now.
+# session_on SID KIND: the session runs on a machine of that kind.
+session_on() {
+  local s
+  s=$(baton --json status "$1") || return 1
+  [ "$(json_field "$s" kind)" = "$2" ] &&
+    [ "$(json_field "$s" state)" = running ]
+}
+
+# session_worktree SID: where the session runs now.
 session_worktree() {
   json_field "$(baton --json status "$1")" worktree
 }
