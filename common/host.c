@@ -406,20 +406,27 @@ static void session_free(struct hsession *s)
 	free(s);
 }
 
-/* The workspace key: the origin URL, or an id of this repository. */
+/*
+ * The workspace key: the origin URL, or an id of this repository. The URL
+ * is read from the config directly: git_remote_lookup in libgit2 1.5 leaks
+ * its PCRE2 match data for every remote it finds.
+ */
 static char *workspace_key(struct host *h, git_repository *repo,
 			   char **remote)
 {
-	git_remote *origin = NULL;
+	git_config *cfg = NULL;
+	git_buf url = { 0 };
 	unsigned char hash[16];
 	char hex[33];
 	char *seed;
 
 	*remote = NULL;
-	if (git_remote_lookup(&origin, repo, "origin") == 0 &&
-	    git_remote_url(origin))
-		*remote = xstrdup(git_remote_url(origin));
-	git_remote_free(origin);
+	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
+	    git_config_get_string_buf(&url, cfg, "remote.origin.url") == 0 &&
+	    url.size > 0)
+		*remote = xstrdup(url.ptr);
+	git_buf_dispose(&url);
+	git_config_free(cfg);
 	if (*remote)
 		return xstrdup(*remote);
 	seed = xasprintf("%s\n%s", h->name ? h->name : h->machine,

@@ -47,6 +47,14 @@ cleanup() {
   if pgrep -f "$T/" >/dev/null 2>&1; then
     pkill -KILL -f "$T/" 2>/dev/null || true
   fi
+  # A sanitizer report in any program's log fails the test.
+  if grep -rlE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+      --include='*.log' "$T" >/dev/null 2>&1; then
+    log "FAIL: a sanitizer reported errors:"
+    grep -rE -A20 "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+      --include='*.log' "$T" | head -n 80 >&2
+    rc=1
+  fi
   if [ $rc -eq 0 ] && [ -z "${KEEP:-}" ]; then
     rm -rf "$T"
   else
