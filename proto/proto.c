@@ -77,7 +77,8 @@ static const struct msg_type types[] = {
 		{ "kind", F_STR }, { "seq", F_U64 } } },
 	{ "session.status", C, true, { { NULL } } },
 	{ "session.attach", C, true, { { "from", F_U64, OPT } } },
-	{ "attached", R, true, { { "seq", F_U64 } } },
+	{ "attached", R, true, {
+		{ "seq", F_U64 }, { "session", F_OBJ, OPT } } },
 	{ "session.detach", C, true, { { NULL } } },
 	{ "session.resize", C | R, true, {
 		{ "cols", F_INT }, { "rows", F_INT } } },
@@ -94,7 +95,8 @@ static const struct msg_type types[] = {
 		{ "seq", F_U64 }, { "cols", F_INT, OPT },
 		{ "rows", F_INT, OPT } } },
 	{ "session.spawned", M, true, {
-		{ "worktree", F_STR }, { "workspace", F_STR } } },
+		{ "worktree", F_STR }, { "workspace", F_STR },
+		{ "remote", F_STR, OPT }, { "profile", F_OBJ, OPT } } },
 	{ "session.suspend", R, true, {
 		{ "epoch", F_U64 }, { "have", F_ARR } } },
 	{ "session.suspended", M, true, {
@@ -103,7 +105,7 @@ static const struct msg_type types[] = {
 	{ "session.resume", R, true, {
 		{ "checkpoint", F_OID }, { "agent", F_STR },
 		{ "epoch", F_U64 }, { "seq", F_U64 },
-		{ "worktree", F_STR, OPT }, { "remote", F_STR, OPT },
+		{ "profile", F_OBJ, OPT }, { "remote", F_STR, OPT },
 		{ "workspace", F_STR } } },
 	{ "objects.want", M, true, {
 		{ "checkpoint", F_OID }, { "have", F_ARR } } },
