@@ -12,8 +12,12 @@
  * Its parent is the worktree's HEAD commit when there is one, so a pack of
  * the checkpoint carries the history a fresh repository needs.
  *
+ * Working files are stored as their raw bytes (no clean filters or line
+ * ending conversion), so a restore writes back exactly what was read.
+ *
  * Functions return 0 on success and a negative number on failure; *cause
- * then holds a sentence for the user (caller frees). Nothing here logs.
+ * then holds a sentence for the user (caller frees) and is NULL on success.
+ * Nothing here logs. The caller initialises libgit2 (git_libgit2_init).
  */
 #ifndef BATON_CHECKPOINT_H
 #define BATON_CHECKPOINT_H
@@ -29,7 +33,7 @@ struct checkpoint_info {
 	git_oid head;		/* HEAD commit at snapshot time */
 	char *branch;		/* short branch name; NULL when detached */
 	char *session;		/* session id that made it */
-	char *worktree;		/* absolute worktree path on the source */
+	char *worktree;		/* source worktree, absolute path */
 	git_oid worktree_tree;	/* tree of the working files */
 	git_oid index_tree;	/* tree of the index */
 	size_t agent_count;	/* entries under agent/ */
@@ -60,7 +64,10 @@ int checkpoint_pack(git_repository *repo, const git_oid *want,
 		    const git_oid *haves, size_t have_count, struct buf *out,
 		    char **cause);
 
-/* Receives a pack in pieces into a repository's object database. */
+/*
+ * Receives a pack in pieces into a repository's object database; repo must
+ * outlive the receiver.
+ */
 struct checkpoint_unpack;
 int checkpoint_unpack_new(git_repository *repo, struct checkpoint_unpack **out,
 			  char **cause);
@@ -71,15 +78,18 @@ int checkpoint_unpack_commit(struct checkpoint_unpack *u, char **cause);
 void checkpoint_unpack_free(struct checkpoint_unpack *u);
 
 struct checkpoint_restore_opts {
-	const char *const *agent_paths;	/* where agent/N lands on this side */
+	const char *const *agent_paths;	/* where agent/N lands here */
 	size_t agent_count;
-	const char *set_aside_dir;	/* where replaced or extra files go */
-	const char *rewrite_from;	/* in restored agent files, replace this */
-	const char *rewrite_to;		/* by this (source and target worktree) */
+	const char *set_aside_dir;	/* where replaced or extra files go
+					 * (required; created when used) */
+	const char *rewrite_from;	/* in restored agent files, replace */
+	const char *rewrite_to;		/* by this (e.g. the worktree paths) */
 };
 
 struct checkpoint_restore_result {
 	char *set_aside;	/* folder holding set-aside files, or NULL */
+	char *set_aside_ref;	/* refs keeping replaced commits (space
+				 * separated), or NULL */
 	size_t files_written;
 	size_t files_set_aside;
 };
@@ -89,8 +99,14 @@ struct checkpoint_restore_result {
  * `id` (its objects must be in repo). Every non-ignored file that would be
  * overwritten or removed is first moved under opts->set_aside_dir (created
  * only when needed); nothing is deleted that was not set aside. Ignored
- * files are left alone. Refuses entries that would escape the worktree
- * (.., absolute, .git, a path through a symlink).
+ * files are left alone unless a checkpoint file must take their place
+ * (then they are set aside too). Refuses entries that would escape the
+ * worktree (.., absolute, .git, a path through a symlink) before changing
+ * anything. A branch tip or detached HEAD that the checkpoint's head does
+ * not contain is kept as refs/baton/set-aside/<oid> (out->set_aside_ref).
+ * agent/N lands at opts->agent_paths[N]; files already in an agent folder
+ * that the checkpoint lacks are left in place. Even on failure, *out says
+ * what was set aside so far; clear it either way.
  */
 int checkpoint_restore(git_repository *repo, const git_oid *id,
 		       const struct checkpoint_restore_opts *opts,
