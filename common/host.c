@@ -924,6 +924,16 @@ static void resume_objects_ready(struct hsession *s)
 			 "were set aside in %s", s->id, res.files_set_aside,
 			 res.set_aside);
 	}
+	if (res.set_aside_ref) {
+		char *note = xasprintf("%s%scommits the restore moved a branch "
+				       "away from are kept as %s",
+				       r->note ? r->note : "",
+				       r->note ? "; " : "", res.set_aside_ref);
+
+		free(r->note);
+		r->note = note;
+		log_info("host", "session %s: %s", s->id, note);
+	}
 	checkpoint_restore_result_clear(&res);
 	checkpoint_info_clear(&info);
 	agent_strv_free(paths);
