@@ -46,21 +46,7 @@ static const char usage_text[] =
 "Exit status: 0 stopped cleanly, 1 cannot start (the message says why),\n"
 "2 usage.\n";
 
-static void usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-/* Says what is wrong with the command line and exits. */
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "baton-local: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'baton-local --help'.\n");
-	exit(EXIT_USAGE);
-}
+#define usage_error(...) die_usage("baton-local", __VA_ARGS__)
 
 static char *default_state_dir(void)
 {

@@ -73,7 +73,7 @@ static char *sandbox_place(struct host *h, const char *session,
 {
 	struct sandbox *sb = host_data(h);
 	const char *base = remote ? strrchr(remote, '/') : NULL;
-	char *name, *dot;
+	char *name, *dot, *path;
 
 	name = xstrdup(base && base[1] ? base + 1 : "worktree");
 	dot = strstr(name, ".git");
@@ -86,12 +86,9 @@ static char *sandbox_place(struct host *h, const char *session,
 		free(name);
 		name = xstrdup("worktree");
 	}
-	{
-		char *path = xasprintf("%s/%s", sb->workspace, name);
-
-		free(name);
-		return path;
-	}
+	path = xasprintf("%s/%s", sb->workspace, name);
+	free(name);
+	return path;
 }
 
 static void setup_finish(struct setup_run *run);
@@ -194,7 +191,7 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	char *script = xasprintf("%s/.baton/setup", worktree);
 	unsigned char hash[8];
 	char hex[17];
-	char *args[5];
+	char *args[5], *why = NULL;
 	uv_file fds[2];
 	struct stat st;
 	int e;
@@ -214,26 +211,13 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	run->ctx = ctx;
 	run->marker = xasprintf("%s/setup-done-%s", host_state_dir(h), hex);
 	run->log_path = xasprintf("%s/setup-%s.log", host_state_dir(h), hex);
-	if (access(run->marker, F_OK) == 0) {
-		free(script);
-		free(run->marker);
-		free(run->log_path);
-		free(run);
-		done(h, ctx, 0, NULL);
-		return;
-	}
+	if (access(run->marker, F_OK) == 0)
+		goto skip;	/* ran before for this worktree */
 	run->log = fopen(run->log_path, "a");
 	if (run->log == NULL) {
-		char *why = xasprintf("cannot write the setup log %s: %s",
-				      run->log_path, strerror(errno));
-
-		done(h, ctx, 1, why);
-		free(why);
-		free(script);
-		free(run->marker);
-		free(run->log_path);
-		free(run);
-		return;
+		why = xasprintf("cannot write the setup log %s: %s",
+				run->log_path, strerror(errno));
+		goto skip;
 	}
 	log_info("sandbox", "running %s (time limit %u s)", script,
 		 sb->setup_timeout_s);
@@ -241,17 +225,9 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	/* One pipe for stdout and stderr, so the log keeps their order. */
 	e = uv_pipe(fds, 0, 0);
 	if (e < 0) {
-		char *why = xasprintf("cannot make a pipe for the setup "
-				      "script: %s", uv_strerror(e));
-
-		fclose(run->log);
-		done(h, ctx, 1, why);
-		free(why);
-		free(script);
-		free(run->marker);
-		free(run->log_path);
-		free(run);
-		return;
+		why = xasprintf("cannot make a pipe for the setup script: %s",
+				uv_strerror(e));
+		goto skip;
 	}
 	uv_pipe_init(host_loop(h), &run->out, 0);
 	uv_pipe_open(&run->out, fds[0]);
@@ -300,6 +276,17 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	uv_read_start((uv_stream_t *)&run->out, setup_alloc, setup_read);
 	uv_timer_start(&run->timer, setup_timeout,
 		       (uint64_t)sb->setup_timeout_s * 1000, 0);
+	return;
+
+skip:
+	if (run->log)
+		fclose(run->log);
+	done(h, ctx, why ? 1 : 0, why);
+	free(why);
+	free(script);
+	free(run->marker);
+	free(run->log_path);
+	free(run);
 }
 
 static const struct host_ops sandbox_ops = {

@@ -598,7 +598,7 @@ static int dir_tree_build(git_repository *repo, git_odb *odb,
 		goto out;
 	}
 	while ((de = readdir(d)) != NULL) {
-		git_filemode_t mode;
+		git_filemode_t mode = GIT_FILEMODE_BLOB;
 		struct stat st;
 		git_oid id;
 		char *child;

@@ -269,6 +269,18 @@ int rm_rf(const char *path)
 	return err;
 }
 
+void die_usage(const char *program, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", program);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", program);
+	exit(2);
+}
+
 uint64_t now_ms(void)
 {
 	struct timespec ts;

@@ -53,6 +53,11 @@ int file_write_atomic(const char *path, const void *data, size_t len,
 /* Removes a directory tree without following links; 0 or -errno. */
 int rm_rf(const char *path);
 
+/* Prints "PROGRAM: MESSAGE" and a pointer to --help on stderr, then exits
+ * with status 2 (a usage error in every Baton program). */
+void die_usage(const char *program, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
 /* Monotonic milliseconds, for timeouts and durations. */
 uint64_t now_ms(void);
 

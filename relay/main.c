@@ -47,21 +47,7 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 success, 1 failure (the message says why), 2 usage.\n";
 
-static void usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-/* Says what is wrong with the command line and exits with EXIT_USAGE. */
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "baton-relay: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'baton-relay --help'.\n");
-	exit(EXIT_USAGE);
-}
+#define usage_error(...) die_usage("baton-relay", __VA_ARGS__)
 
 /* The baton-sandbox next to this program, or in the build tree. */
 static char *default_sandbox_bin(void)
