@@ -32,7 +32,6 @@
 #define KNOWN_CHECKPOINTS 16
 #define QUEUE_HIGH (4u << 20)	/* pause agents above this much queued */
 #define QUEUE_LOW (1u << 20)	/* and resume them below this */
-#define PENDING_MAX (64u << 20)	/* output kept while disconnected */
 #define STOP_GRACE_MS 5000
 
 struct pending_out {

@@ -290,12 +290,13 @@ static void on_retry(uv_timer_t *t)
 /* Waits before the next attempt: doubling, capped, with jitter. */
 static void link_schedule(struct link *l)
 {
-	unsigned delay;
+	unsigned delay, half;
 
 	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (l->backoff_ms > l->backoff_max_ms)
 		l->backoff_ms = l->backoff_max_ms;
-	delay = l->backoff_ms / 2 + (unsigned)(rand() % (int)(l->backoff_ms / 2 + 1));
+	half = l->backoff_ms / 2;
+	delay = half + (unsigned)rand() % (half + 1);
 	uv_timer_start(&l->retry, on_retry, delay, 0);
 }
 

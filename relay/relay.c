@@ -208,7 +208,8 @@ static int send_to_machine(struct relay *r, const char *machine_id,
 }
 
 static void move_step(struct relay *r, struct rsession *s, const char *step,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		      const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Reports a step of a move to the client that asked for it. */
 static void move_step(struct relay *r, struct rsession *s, const char *step,
@@ -560,11 +561,15 @@ static void handle_attach(struct relay *r, struct conn *c,
 static void handle_forward(struct relay *r, struct conn *c,
 			   const struct proto_msg *m, struct rsession *s)
 {
-	cJSON *body = cJSON_Duplicate(m->body, 1);
+	char *text;
 
-	if (strcmp(s->rec.state, "running") ||
-	    send_to_machine(r, s->rec.machine,
-			    proto_encode(m->type, m->id, s->rec.id, body)) < 0) {
+	text = proto_encode(m->type, m->id, s->rec.id,
+			    cJSON_Duplicate(m->body, 1));
+	if (strcmp(s->rec.state, "running")) {
+		free(text);
+		text = NULL;
+	}
+	if (text == NULL || send_to_machine(r, s->rec.machine, text) < 0) {
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE,
 				"the session is not running on a connected "
 				"machine");
@@ -578,16 +583,36 @@ static void handle_forward(struct relay *r, struct conn *c,
 	}
 }
 
+/* Lists the workspace's recent checkpoints that its object store holds. */
+static void add_haves(struct relay *r, const char *workspace,
+		      git_repository *objects, cJSON *arr)
+{
+	char **haves = NULL;
+	size_t count = 0;
+	git_odb *odb = NULL;
+	git_oid oid;
+
+	if (store_checkpoints_recent(r->store, workspace, HAVES_MAX, &haves,
+				     &count) < 0)
+		return;
+	if (git_repository_odb(&odb, objects) == 0) {
+		for (size_t i = 0; i < count; i++)
+			if (git_oid_fromstr(&oid, haves[i]) == 0 &&
+			    git_odb_exists(odb, &oid))
+				cJSON_AddItemToArray(arr, cJSON_CreateString(
+							     haves[i]));
+	}
+	git_odb_free(odb);
+	store_strv_free(haves, count);
+}
+
 /* Starts a move: validates the target and asks the source to suspend. */
 static void handle_move(struct relay *r, struct conn *c,
 			const struct proto_msg *m, struct rsession *s)
 {
 	const char *to = proto_str(m->body, "to");
 	struct store_machine target = { 0 };
-	char **haves = NULL;
-	size_t nhaves = 0;
 	struct move *mv;
-	git_odb *odb;
 	cJSON *body, *arr;
 	char *why = NULL;
 	int e;
@@ -656,20 +681,7 @@ static void handle_move(struct relay *r, struct conn *c,
 	body = cJSON_CreateObject();
 	proto_add_u64(body, "epoch", s->rec.epoch);
 	arr = cJSON_AddArrayToObject(body, "have");
-	store_checkpoints_recent(r->store, s->rec.workspace, HAVES_MAX,
-				 &haves, &nhaves);
-	if (git_repository_odb(&odb, mv->objects) == 0) {
-		for (size_t i = 0; i < nhaves; i++) {
-			git_oid oid;
-
-			if (git_oid_fromstr(&oid, haves[i]) == 0 &&
-			    git_odb_exists(odb, &oid))
-				cJSON_AddItemToArray(arr,
-						     cJSON_CreateString(haves[i]));
-		}
-		git_odb_free(odb);
-	}
-	store_strv_free(haves, nhaves);
+	add_haves(r, s->rec.workspace, mv->objects, arr);
 	send_to_machine(r, s->rec.machine,
 			proto_encode("session.suspend", NULL, s->rec.id, body));
 	move_step(r, s, "suspending", "asking the source to stop the agent "
@@ -1356,8 +1368,8 @@ void relay_on_close(struct relay *r, struct conn *c)
 		return;	/* replaced by a newer connection */
 	log_info("relay", "machine %s went offline", c->machine_name);
 	store_machine_set_state(r->store, c->machine_id,
-				!strcmp(c->machine_kind, "sandbox") ? "off"
-								    : "offline");
+				strcmp(c->machine_kind, "sandbox") ? "offline"
+								   : "off");
 	bus_forget(r->bus, c);
 	for (struct rsession *s = r->sessions; s; s = s->next) {
 		if (s->start_conn && !strcmp(s->rec.machine, c->machine_id))

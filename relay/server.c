@@ -154,8 +154,9 @@ int server_start(struct relay *r, const char *host, int port,
 	info.port = port;
 	info.iface = host;
 	info.protocols = relay_protocols;
-	info.options = LWS_SERVER_OPTION_LIBUV |
-		       LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	info.options =
+		LWS_SERVER_OPTION_LIBUV |
+		LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.foreign_loops = loops;
 	info.user = r;
 	info.gid = -1;
