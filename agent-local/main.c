@@ -43,8 +43,8 @@ static const char usage_text[] =
 "  --log-level LEVEL  error, warn, info (default) or debug (env BATON_LOG)\n"
 "\n"
 "Stops on SIGINT or SIGTERM: agents are stopped, their files stay.\n"
-"Exit status: 0 stopped cleanly, 1 cannot start (the message says why),\n"
-"2 usage.\n";
+"Exit status: 0 stopped cleanly, 1 cannot start or the relay refused the\n"
+"token (the message says why), 2 usage.\n";
 
 #define usage_error(...) die_usage("baton-local", __VA_ARGS__)
 
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 	struct host_opts ho = { 0 };
 	struct host *h = NULL;
 	uv_loop_t loop;
-	int c, level;
+	int c, level, rc;
 
 	log_init("baton-local", LOG_LEVEL_INFO);
 	if (log_env && log_level_parse(log_env) >= 0)
@@ -143,8 +143,8 @@ int main(int argc, char **argv)
 	}
 	log_info("local", "machine %s, relay %s, state in %s", name, relay,
 		 state);
-	daemon_run(&loop, h);
+	rc = daemon_run(&loop, h);
 	free(state);
 	git_libgit2_shutdown();
-	return EXIT_OK;
+	return rc;
 }

@@ -41,7 +41,8 @@ static const char usage_text[] =
 "  BATON_LOG          error, warn, info (default) or debug\n"
 "  HOME               its own home; agent state is restored under it\n"
 "\n"
-"Exit status: 0 stopped cleanly, 1 cannot start (the message says why).\n";
+"Exit status: 0 stopped cleanly, 1 cannot start or the relay refused it\n"
+"(the message says why), 2 usage.\n";
 
 struct sandbox {
 	char *workspace;
@@ -316,6 +317,7 @@ int main(int argc, char **argv)
 	struct host *h = NULL;
 	char *state, *cause = NULL;
 	uv_loop_t loop;
+	int rc;
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") ||
 			 !strcmp(argv[1], "-h"))) {
@@ -338,7 +340,7 @@ int main(int argc, char **argv)
 	ho.relay_url = need_env("BATON_RELAY");
 	ho.token = need_env("BATON_TOKEN");
 	ho.machine = need_env("BATON_MACHINE");
-	ho.generation = getenv("BATON_GENERATION");
+	ho.generation = need_env("BATON_GENERATION");
 	sb.workspace = xstrdup(need_env("BATON_WORKSPACE"));
 	need_env("HOME");
 	sb.setup_timeout_s = timeout_env ? (unsigned)atoi(timeout_env) : 0;
@@ -369,11 +371,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("sandbox", "machine %s generation %s, workspace %s",
-		 ho.machine, ho.generation ? ho.generation : "?",
+		 ho.machine, ho.generation,
 		 sb.workspace);
-	daemon_run(&loop, h);
+	rc = daemon_run(&loop, h);
 	free(state);
 	free(sb.workspace);
 	git_libgit2_shutdown();
-	return 0;
+	return rc;
 }

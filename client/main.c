@@ -950,9 +950,11 @@ static void client_handshake(struct client *c, const struct proto_msg *m)
 		client_relay_error(c, m);
 		return;
 	}
+	/* Any other refusal of hello but a version mismatch is about the
+	 * token (one of the wrong kind is "forbidden"). */
 	message = clean(proto_str(m->body, "message"));
-	client_fail(c, EXIT_FAILED, "the relay refused the connection: %s",
-		    message);
+	client_fail(c, strcmp(code, PROTO_E_VERSION) ? EXIT_AUTH : EXIT_FAILED,
+		    "the relay refused the connection: %s", message);
 	free(message);
 }
 

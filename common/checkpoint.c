@@ -1735,8 +1735,15 @@ static int index_restore(struct restore *r, const git_oid *id)
 	git_tree *tree = NULL;
 	int err = 0;
 
+	/*
+	 * Start from an empty index: read_tree keeps the stat data of an old
+	 * entry with the same path and blob, and when the file was edited in
+	 * the same second with the same size, git would then take the stale
+	 * entry as clean and hide the edit. Without stat data, git re-reads.
+	 */
 	if (git_tree_lookup(&tree, r->repo, id) < 0 ||
 	    git_repository_index(&index, r->repo) < 0 ||
+	    git_index_clear(index) < 0 ||
 	    git_index_read_tree(index, tree) < 0 ||
 	    git_index_write(index) < 0)
 		err = fail_git(r->cause, "cannot write the index of %s",

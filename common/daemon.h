@@ -8,7 +8,8 @@
 
 #include "host.h"
 
-/* Runs the host until a stop signal; returns the exit status. */
+/* Runs the host until a stop signal, or until it stops by itself; returns
+ * the exit status (0 after a signal, 1 when the relay refused us). */
 int daemon_run(uv_loop_t *loop, struct host *h);
 
 #endif

@@ -99,6 +99,10 @@ struct host {
 	bool stopping;
 	bool paused;
 	uv_timer_t flow;
+	uv_timer_t stop_timer;	/* stops the daemon outside lws callbacks */
+	void (*stop_cb)(struct host *h, void *arg);
+	void *stop_arg;
+	int exit_status;
 };
 
 static void session_free(struct hsession *s);
@@ -1037,7 +1041,38 @@ static void handle_welcome(struct host *h, const struct proto_msg *m)
 	log_info("host", "registered with the relay as %s %s",
 		 h->kind, h->name ? h->name : h->machine);
 	h->welcomed = true;
+	link_healthy(h->link);
 	flush_pending(h);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+	struct host *h = t->data;
+
+	if (h->stop_cb)
+		h->stop_cb(h, h->stop_arg);
+	else
+		host_shutdown(h);
+}
+
+/* The relay refused our hello: retrying would not help, so stop. */
+static void refused(struct host *h, const char *code)
+{
+	if (!strcmp(code, PROTO_E_UNAUTHORIZED) ||
+	    !strcmp(code, PROTO_E_FORBIDDEN))
+		log_error("host", "the relay refused this machine's token; "
+			  "create one with `baton-relay token create --kind "
+			  "machine` and start again");
+	else if (!strcmp(code, PROTO_E_VERSION))
+		log_error("host", "the relay speaks another protocol "
+			  "version; update this program");
+	else if (!strcmp(code, PROTO_E_STALE))
+		log_error("host", "the relay has replaced this sandbox with a "
+			  "newer generation; stopping");
+	else
+		return;
+	h->exit_status = 1;
+	uv_timer_start(&h->stop_timer, on_stop_timer, 0, 0);
 }
 
 static void on_text(struct link *l, const char *text, size_t len, void *arg)
@@ -1063,11 +1098,8 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 		log_warn("host", "the relay says: %s (%s)",
 			 proto_str(m.body, "message"),
 			 proto_str(m.body, "code"));
-		if (!h->welcomed &&
-		    !strcmp(proto_str(m.body, "code"), PROTO_E_UNAUTHORIZED))
-			log_error("host", "the relay refused this machine's "
-				  "token; create one with `baton-relay token "
-				  "create --kind machine`");
+		if (!h->welcomed)
+			refused(h, proto_str(m.body, "code"));
 		if (s && s->resume)
 			resume_fail(s, proto_str(m.body, "message"));
 	} else if (!strcmp(m.type, "session.spawn")) {
@@ -1205,6 +1237,8 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 		goto fail;
 	uv_timer_init(loop, &h->flow);
 	h->flow.data = h;
+	uv_timer_init(loop, &h->stop_timer);
+	h->stop_timer.data = h;
 	*out = h;
 	return 0;
 fail:
@@ -1230,6 +1264,8 @@ void host_shutdown(struct host *h)
 	}
 	uv_timer_stop(&h->flow);
 	uv_close((uv_handle_t *)&h->flow, on_flow_closed);
+	uv_timer_stop(&h->stop_timer);
+	uv_close((uv_handle_t *)&h->stop_timer, on_flow_closed);
 	link_shutdown(h->link);
 }
 
@@ -1261,6 +1297,18 @@ void host_free(struct host *h)
 	free(h->records_path);
 	free(h->home);
 	free(h);
+}
+
+void host_on_stop(struct host *h, void (*cb)(struct host *h, void *arg),
+		  void *arg)
+{
+	h->stop_cb = cb;
+	h->stop_arg = arg;
+}
+
+int host_exit_status(const struct host *h)
+{
+	return h->exit_status;
 }
 
 void *host_data(const struct host *h)

@@ -57,6 +57,15 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 void host_shutdown(struct host *h);
 void host_free(struct host *h);
 
+/*
+ * Who stops the daemon when the host must end by itself (the relay refused
+ * its token): cb runs from the loop, never inside a socket callback, and
+ * should do what a stop signal does. host_exit_status then says 1.
+ */
+void host_on_stop(struct host *h, void (*cb)(struct host *h, void *arg),
+		  void *arg);
+int host_exit_status(const struct host *h);
+
 void *host_data(const struct host *h);
 const char *host_state_dir(const struct host *h);
 uv_loop_t *host_loop(const struct host *h);

@@ -121,8 +121,6 @@ static void link_lost(struct link *l, const char *why)
 		l->cb.on_close(l, why, l->arg);
 	free(l->close_reason);
 	l->close_reason = NULL;
-	if (was_open)
-		l->backoff_ms = 0;
 	if (l->reconnect && !l->stopping)
 		link_schedule(l);
 }
@@ -349,6 +347,11 @@ int link_new(uv_loop_t *loop, const struct link_opts *opts,
 bool link_connected(const struct link *l)
 {
 	return l->open;
+}
+
+void link_healthy(struct link *l)
+{
+	l->backoff_ms = 0;
 }
 
 int link_send_text(struct link *l, const char *text)

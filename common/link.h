@@ -42,6 +42,12 @@ struct link_opts {
 int link_new(uv_loop_t *loop, const struct link_opts *opts,
 	     struct link **out, char **cause);
 bool link_connected(const struct link *l);
+/*
+ * The owner says the connection works (the relay welcomed it): the next
+ * retry starts from the shortest delay again. Until then every retry
+ * waits longer, so a relay that refuses us is not hammered.
+ */
+void link_healthy(struct link *l);
 /* Queues a message; the text is copied. 0, or -ENOTCONN when closed. */
 int link_send_text(struct link *l, const char *text);
 /* Sends text and frees it (for proto_encode results). */

@@ -338,11 +338,25 @@ static void handle_hello(struct relay *r, struct conn *c,
 		int e;
 
 		if (mkind && !strcmp(mkind, "sandbox")) {
+			uint64_t gen = 0;
+
 			e = mid ? store_machine_get(r->store, mid, &mach)
 				: -ENOENT;
 			if (e == 0 && (strcmp(mach.user, c->user) ||
 				       strcmp(mach.kind, "sandbox")))
 				e = -EPERM;
+			/* A re-created container has a newer generation;
+			 * an old one must not pass for it. */
+			if (e == 0 &&
+			    (proto_u64(m->body, "generation", &gen) < 0 ||
+			     gen != (uint64_t)mach.generation)) {
+				conn_send_error(c, m->id, NULL,
+						PROTO_E_STALE, "this sandbox's "
+						"generation is not the "
+						"current one; it is retired");
+				conn_close(c, "stale sandbox generation");
+				goto out;
+			}
 		} else if (name) {
 			e = store_machine_local(r->store, c->user, name,
 						&mach);

@@ -23,13 +23,20 @@ export GIT_COMMITTER_NAME=Baton GIT_COMMITTER_EMAIL=baton@example.invalid
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 fail() {
   log "FAIL: $*"
-  for f in "$T"/*.log; do
+  for f in "$T"/*.log "$T"/relay/sandboxes/*/sandbox.log; do
     [ -f "$f" ] || continue
-    echo "----- $(basename "$f") (last 40 lines)" >&2
+    echo "----- ${f#"$T"/} (last 40 lines)" >&2
     tail -n 40 "$f" >&2
   done
   exit 1
 }
+
+# A command that fails under set -e says where, instead of ending the test
+# without a word.
+on_error() {
+  log "ERROR: ${BASH_SOURCE[1]##*/}:$2: '$BASH_COMMAND' exited with status $1"
+}
+trap 'on_error $? $LINENO' ERR
 
 cleanup() {
   local rc=$?
