@@ -888,6 +888,16 @@ static void move_reply(struct client *c, const struct proto_msg *m)
 		free(a);
 		free(b);
 		free(d);
+		if (proto_str(m->body, "ms"))
+			printf("took %s ms; %s bytes of objects up, %s down\n",
+			       proto_str(m->body, "ms"),
+			       proto_str(m->body, "bytes_up") ?: "?",
+			       proto_str(m->body, "bytes_down") ?: "?");
+		if (proto_str(m->body, "set_aside")) {
+			a = clean(proto_str(m->body, "set_aside"));
+			printf("files in the way were set aside in %s\n", a);
+			free(a);
+		}
 		if (proto_str(m->body, "note")) {
 			a = clean(proto_str(m->body, "note"));
 			printf("note: %s\n", a);
