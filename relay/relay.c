@@ -1292,9 +1292,8 @@ static void machine_output(struct relay *r, struct conn *c,
 	struct proto_bin out = *b;
 	int e;
 
-	if (b->epoch != (uint32_t)s->rec.epoch &&
-	    !(s->move && s->move->phase == MOVE_SUSPENDING))
-		return;
+	if (b->epoch != (uint32_t)s->rec.epoch)
+		return;	/* from before the fence: that owner is retired */
 	e = store_transcript_append(r->store, s->rec.id, b->seq, b->data,
 				    b->len);
 	if (e == -EEXIST)
