@@ -165,8 +165,14 @@ wait_output() {
   done
 }
 
+# fingerprint WORKTREE: the cases' fingerprint, or our copy of it when the
+# team's shared cases are not beside this checkout.
 fingerprint() {
-  bash "$CASES/fingerprint.sh" "$1"
+  if [ -f "$CASES/fingerprint.sh" ]; then
+    bash "$CASES/fingerprint.sh" "$1"
+  else
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tools/fingerprint.sh" "$1"
+  fi
 }
 
 # session_on SID KIND: the session runs on a machine of that kind.
