@@ -8,6 +8,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libwebsockets.h>
 #include <netdb.h>
@@ -47,7 +48,8 @@ static void link_schedule(struct link *l);
 int link_parse_url(const char *url, char **host, int *port, char **path,
 		   char **cause)
 {
-	const char *p, *host_end, *slash;
+	const char *p, *host_end;
+	size_t host_len;
 	long n = 80;
 
 	if (!strncmp(url, "wss://", 6)) {
@@ -63,30 +65,31 @@ int link_parse_url(const char *url, char **host, int *port, char **path,
 	}
 	p = url + 5;
 	if (*p == '[') {
-		host_end = strchr(p, ']');
+		host_end = strchr(++p, ']');
 		if (host_end == NULL)
 			goto bad;
-		*host = xstrndup(p + 1, (size_t)(host_end - p - 1));
+		host_len = (size_t)(host_end - p);
 		host_end++;
 	} else {
 		host_end = p + strcspn(p, ":/");
-		if (host_end == p)
-			goto bad;
-		*host = xstrndup(p, (size_t)(host_end - p));
+		host_len = (size_t)(host_end - p);
 	}
+	if (host_len == 0 ||
+	    (*host_end != ':' && *host_end != '/' && *host_end != '\0'))
+		goto bad;
 	if (*host_end == ':') {
 		char *end;
 
-		n = strtol(host_end + 1, &end, 10);
-		if (end == host_end + 1 || n <= 0 || n > 65535 ||
-		    (*end != '/' && *end != '\0')) {
-			free(*host);
+		/* Digits only: strtol alone would take " 80" and "+80". */
+		if (!isdigit((unsigned char)host_end[1]))
 			goto bad;
-		}
+		n = strtol(host_end + 1, &end, 10);
+		if (n <= 0 || n > 65535 || (*end != '/' && *end != '\0'))
+			goto bad;
 		host_end = end;
 	}
-	slash = host_end;
-	*path = xstrdup(*slash == '/' ? slash : "/");
+	*host = xstrndup(p, host_len);
+	*path = xstrdup(*host_end == '/' ? host_end : "/");
 	*port = (int)n;
 	return 0;
 bad:

@@ -63,25 +63,44 @@ void log_redact_clear(void)
 	redaction_count = 0;
 }
 
-/* Replaces each registered secret in place by the mark. */
+/*
+ * Replaces the bytes of every registered secret by the mark. Each secret is
+ * looked for in the line as written, never in a mark already put in (a
+ * secret inside "[redacted]" would be found again forever), and bytes
+ * covered by overlapping secrets become one mark, so no part of either
+ * secret survives.
+ */
 static void redact(struct buf *line)
 {
+	struct buf out = BUF_INIT;
+	unsigned char *hidden = NULL;	/* 1: byte of a secret */
+
 	for (size_t i = 0; i < redaction_count; i++) {
 		const char *secret = redactions[i];
 		size_t slen = strlen(secret);
-		char *hit;
+		const char *hit = line->data;
 
-		while ((hit = strstr(line->data, secret)) != NULL) {
-			struct buf out = BUF_INIT;
+		while ((hit = strstr(hit, secret)) != NULL) {
 			size_t off = (size_t)(hit - line->data);
 
-			buf_append(&out, line->data, off);
-			buf_puts(&out, REDACT_MARK);
-			buf_puts(&out, hit + slen);
-			buf_free(line);
-			*line = out;
+			if (hidden == NULL)
+				hidden = xcalloc(line->len, 1);
+			memset(hidden + off, 1, slen);
+			hit++;
 		}
 	}
+	if (hidden == NULL)
+		return;
+
+	for (size_t i = 0; i < line->len; i++) {
+		if (!hidden[i])
+			buf_append(&out, line->data + i, 1);
+		else if (i == 0 || !hidden[i - 1])
+			buf_puts(&out, REDACT_MARK);
+	}
+	free(hidden);
+	buf_free(line);
+	*line = out;
 }
 
 void log_vwrite(enum log_level level, const char *tag, const char *fmt,

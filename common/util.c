@@ -149,9 +149,11 @@ void buf_free(struct buf *b)
 int mkdir_p(const char *path, mode_t mode)
 {
 	char *copy = xstrdup(path);
+	struct stat st;
 	int err = 0;
 
-	for (char *p = copy + 1; ; p++) {
+	/* Skip a leading '/' only: an empty path must not be read past. */
+	for (char *p = copy + (copy[0] == '/'); ; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char c = *p;
@@ -165,6 +167,9 @@ int mkdir_p(const char *path, mode_t mode)
 		if (c == '\0')
 			break;
 	}
+	/* EEXIST on the last level may name a file, not a folder. */
+	if (err == 0 && stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+		err = -ENOTDIR;
 	free(copy);
 	return err;
 }
