@@ -41,6 +41,10 @@ static const char usage_text[] =
 "  --agents FILE      extra agent profiles (JSON), besides the built-in\n"
 "                     shell, claude and codex\n"
 "  --log-level LEVEL  error, warn, info (default) or debug (env BATON_LOG)\n"
+"  --ping-interval S  ping the relay when idle for S seconds (default 20;\n"
+"                     env BATON_PING_INTERVAL)\n"
+"  --dead-after S     reconnect when the relay is silent for S seconds\n"
+"                     (default 60; env BATON_DEAD_AFTER)\n"
 "\n"
 "Stops on SIGINT or SIGTERM: agents are stopped, their files stay.\n"
 "Exit status: 0 stopped cleanly, 1 cannot start or the relay refused the\n"
@@ -67,6 +71,8 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "agents", required_argument, NULL, 'a' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "ping-interval", required_argument, NULL, 'P' },
+		{ "dead-after", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -76,6 +82,8 @@ int main(int argc, char **argv)
 	const char *name = NULL, *agents = NULL, *log_env = getenv("BATON_LOG");
 	char *state = NULL, *cause = NULL, host_name[256];
 	struct host_opts ho = { 0 };
+	struct frames_liveness live;
+	unsigned ping = 0, dead = 0;
 	struct host *h = NULL;
 	uv_loop_t loop;
 	int c, level, rc;
@@ -90,6 +98,16 @@ int main(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 's': free(state); state = xstrdup(optarg); break;
 		case 'a': agents = optarg; break;
+		case 'P':
+			if (parse_seconds(optarg, &ping) < 0)
+				usage_error("--ping-interval takes seconds, "
+					    "not '%s'", optarg);
+			break;
+		case 'D':
+			if (parse_seconds(optarg, &dead) < 0)
+				usage_error("--dead-after takes seconds, not "
+					    "'%s'", optarg);
+			break;
 		case 'L':
 			level = log_level_parse(optarg);
 			if (level < 0)
@@ -117,6 +135,9 @@ int main(int argc, char **argv)
 	}
 	if (state == NULL)
 		state = default_state_dir();
+	if (frames_liveness_init(&live, &cause) < 0 ||
+	    frames_liveness_set(&live, ping, dead, &cause) < 0)
+		usage_error("%s", cause);
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "baton-local: libsodium failed to start\n");
@@ -132,6 +153,7 @@ int main(int argc, char **argv)
 	ho.name = name;
 	ho.state_dir = state;
 	ho.agents_file = agents;
+	ho.liveness = &live;
 	if (host_new(&loop, &ho, &h, &cause) < 0) {
 		fprintf(stderr, "baton-local: %s\n", cause);
 		free(cause);

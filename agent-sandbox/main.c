@@ -39,6 +39,8 @@ static const char usage_text[] =
 "  BATON_WORKSPACE    where worktrees are restored\n"
 "  BATON_SETUP_TIMEOUT  seconds the setup script may run (default 600)\n"
 "  BATON_LOG          error, warn, info (default) or debug\n"
+"  BATON_PING_INTERVAL, BATON_DEAD_AFTER  liveness times in seconds\n"
+"                     (defaults 20 and 60)\n"
 "  HOME               its own home; agent state is restored under it\n"
 "\n"
 "Exit status: 0 stopped cleanly, 1 cannot start or the relay refused it\n"

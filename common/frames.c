@@ -4,6 +4,7 @@
 #include "frames.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,48 @@ void frame_queue_clear(struct frame_queue *q)
 		f = next;
 	}
 	memset(q, 0, sizeof(*q));
+}
+
+/* Reads one of the liveness variables when it is set. */
+static int env_seconds(const char *name, unsigned *out, char **cause)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || v[0] == '\0' || parse_seconds(v, out) == 0)
+		return 0;
+	*cause = xasprintf("%s=%s: expected a number of seconds from 1 to "
+			   "65535", name, v);
+	return -EINVAL;
+}
+
+int frames_liveness_set(struct frames_liveness *l, unsigned ping_s,
+			unsigned dead_s, char **cause)
+{
+	if (ping_s)
+		l->ping_s = ping_s;
+	if (dead_s)
+		l->dead_s = dead_s;
+	if (l->ping_s > 65535 || l->dead_s > 65535 || l->dead_s <= l->ping_s) {
+		*cause = xasprintf("the dead-peer timeout (%u s) must be longer "
+				   "than the ping interval (%u s)", l->dead_s,
+				   l->ping_s);
+		return -EINVAL;
+	}
+	memset(&l->policy, 0, sizeof(l->policy));
+	l->policy.secs_since_valid_ping = (uint16_t)l->ping_s;
+	l->policy.secs_since_valid_hangup = (uint16_t)l->dead_s;
+	return 0;
+}
+
+int frames_liveness_init(struct frames_liveness *l, char **cause)
+{
+	unsigned ping = FRAMES_PING_DEFAULT, dead = FRAMES_DEAD_DEFAULT;
+
+	l->ping_s = l->dead_s = 0;
+	if (env_seconds("BATON_PING_INTERVAL", &ping, cause) < 0 ||
+	    env_seconds("BATON_DEAD_AFTER", &dead, cause) < 0)
+		return -EINVAL;
+	return frames_liveness_set(l, ping, dead, cause);
 }
 
 enum frame_rx_result frame_rx_feed(struct frame_rx *rx, struct lws *wsi,

@@ -37,6 +37,28 @@ void frame_queue_binary(struct frame_queue *q, const struct proto_bin *hdr,
 int frame_queue_write(struct frame_queue *q, struct lws *wsi);
 void frame_queue_clear(struct frame_queue *q);
 
+/*
+ * Liveness: lws pings a connection that has been idle for ping_s seconds
+ * and closes one that has shown no sign of life for dead_s seconds. The
+ * defaults can be changed with BATON_PING_INTERVAL and BATON_DEAD_AFTER
+ * (seconds) in the environment, for every program.
+ */
+#define FRAMES_PING_DEFAULT 20
+#define FRAMES_DEAD_DEFAULT 60
+
+struct frames_liveness {
+	unsigned ping_s;
+	unsigned dead_s;
+	lws_retry_bo_t policy;	/* handed to lws */
+};
+
+/* Fills the defaults, then the environment's values; 0 or -EINVAL with a
+ * cause naming the bad variable. */
+int frames_liveness_init(struct frames_liveness *l, char **cause);
+/* Sets both times (0 keeps a value); dead must exceed ping. */
+int frames_liveness_set(struct frames_liveness *l, unsigned ping_s,
+			unsigned dead_s, char **cause);
+
 /* Inbound reassembly. */
 struct frame_rx {
 	uint8_t *data;

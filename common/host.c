@@ -1229,6 +1229,7 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	records_load(h);
 
 	lo.url = opts->relay_url;
+	lo.liveness = opts->liveness;
 	lo.reconnect = true;
 	lo.cb = &host_link_cb;
 	lo.arg = h;

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "frames.h"
+
 struct host;
 
 typedef void (*host_done_cb)(struct host *h, void *ctx, int status,
@@ -48,6 +50,7 @@ struct host_opts {
 	const char *agents_file;	/* user agent profiles, or NULL */
 	const struct host_ops *ops;
 	void *data;			/* for the daemon, host_data() */
+	const struct frames_liveness *liveness;	/* NULL: defaults */
 };
 
 int host_new(uv_loop_t *loop, const struct host_opts *opts,

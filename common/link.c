@@ -31,6 +31,7 @@ struct link {
 	void *arg;
 	struct frame_queue out;
 	struct frame_rx in;
+	struct frames_liveness live;
 	uv_timer_t retry;
 	uv_getaddrinfo_t resolve;
 	bool resolving;
@@ -225,6 +226,7 @@ static void link_connect(struct link *l)
 	ci.host = l->host;
 	ci.origin = l->host;
 	ci.protocol = PROTO_SUBPROTOCOL;
+	ci.retry_and_idle_policy = &l->live.policy;
 	ci.pwsi = &l->wsi;
 	l->wsi = NULL;
 	if (lws_client_connect_via_info(&ci) == NULL && !l->stopping) {
@@ -310,11 +312,13 @@ int link_new(uv_loop_t *loop, const struct link_opts *opts,
 	int r;
 
 	l = xcalloc(1, sizeof(*l));
+	if (opts->liveness)
+		l->live = *opts->liveness;
+	else if ((r = frames_liveness_init(&l->live, cause)) < 0)
+		goto fail;
 	r = link_parse_url(opts->url, &l->host, &l->port, &l->path, cause);
-	if (r < 0) {
-		free(l);
-		return r;
-	}
+	if (r < 0)
+		goto fail;
 	l->loop = loop;
 	l->cb = *opts->cb;
 	l->arg = opts->arg;
@@ -335,16 +339,19 @@ int link_new(uv_loop_t *loop, const struct link_opts *opts,
 		*cause = xstrdup("cannot start libwebsockets on libuv; is "
 				 "the libwebsockets-evlib-uv package "
 				 "installed?");
-		free(l->host);
-		free(l->path);
-		free(l);
-		return -ENOTSUP;
+		r = -ENOTSUP;
+		goto fail;
 	}
 	uv_timer_init(loop, &l->retry);
 	l->retry.data = l;
 	link_start(l);
 	*out = l;
 	return 0;
+fail:
+	free(l->host);
+	free(l->path);
+	free(l);
+	return r;
 }
 
 bool link_connected(const struct link *l)

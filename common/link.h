@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "frames.h"
 #include "proto.h"
 
 struct link;
@@ -34,6 +35,8 @@ struct link_opts {
 	const char *url;		/* ws://HOST:PORT[/PATH] */
 	bool reconnect;			/* retry after a close */
 	unsigned backoff_max_ms;	/* 0: default (10 s) */
+	/* ping and dead-peer times; NULL: defaults and the environment */
+	const struct frames_liveness *liveness;
 	const struct link_callbacks *cb;
 	void *arg;
 };

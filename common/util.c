@@ -274,6 +274,20 @@ int rm_rf(const char *path)
 	return err;
 }
 
+int parse_seconds(const char *text, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	n = strtoul(text, &end, 10);
+	if (*end || n == 0 || n > 65535)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
 void die_usage(const char *program, const char *fmt, ...)
 {
 	va_list ap;

@@ -58,6 +58,9 @@ int rm_rf(const char *path);
 void die_usage(const char *program, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+/* Reads a whole number of seconds from 1 to 65535; 0 or -EINVAL. */
+int parse_seconds(const char *text, unsigned *out);
+
 /* Monotonic milliseconds, for timeouts and durations. */
 uint64_t now_ms(void);
 

@@ -99,7 +99,7 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 	uv_stdio_container_t stdio[3];
 	struct sandbox_proc *sp;
 	char *root, *home, *workspace, *log_path, *gen;
-	char *env[12];
+	char *env[16];
 	char *args[2];
 	size_t n = 0;
 	int logfd, r;
@@ -136,6 +136,12 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 	env[n++] = env_entry("BATON_WORKSPACE", workspace);
 	if (getenv("BATON_LOG"))
 		env[n++] = env_entry("BATON_LOG", getenv("BATON_LOG"));
+	if (getenv("BATON_PING_INTERVAL"))
+		env[n++] = env_entry("BATON_PING_INTERVAL",
+				     getenv("BATON_PING_INTERVAL"));
+	if (getenv("BATON_DEAD_AFTER"))
+		env[n++] = env_entry("BATON_DEAD_AFTER",
+				     getenv("BATON_DEAD_AFTER"));
 	env[n] = NULL;
 	args[0] = l->bin;
 	args[1] = NULL;

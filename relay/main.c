@@ -41,6 +41,10 @@ static const char usage_text[] =
 "                       (default: next to baton-relay)\n"
 "  --port-file FILE     write the port listened on to FILE\n"
 "  --log-level LEVEL    error, warn, info (default) or debug\n"
+"  --ping-interval S    ping a connection idle for S seconds (default 20;\n"
+"                       env BATON_PING_INTERVAL)\n"
+"  --dead-after S       drop a peer silent for S seconds (default 60;\n"
+"                       env BATON_DEAD_AFTER)\n"
 "\n"
 "token create prints a new token on stdout; only its hash is stored.\n"
 "Client tokens are for `baton`, machine tokens for `baton-local`.\n"
@@ -94,6 +98,17 @@ static int split_listen(const char *listen, char **host, int *port)
 	return 0;
 }
 
+/* Sandboxes the launcher starts inherit the relay's liveness times. */
+static void liveness_export(const struct frames_liveness *l)
+{
+	char text[16];
+
+	snprintf(text, sizeof(text), "%u", l->ping_s);
+	setenv("BATON_PING_INTERVAL", text, 1);
+	snprintf(text, sizeof(text), "%u", l->dead_s);
+	setenv("BATON_DEAD_AFTER", text, 1);
+}
+
 struct serve_state {
 	struct relay relay;
 	uv_signal_t sigint;
@@ -127,10 +142,13 @@ static int serve(int argc, char **argv)
 		{ "sandbox-bin", required_argument, NULL, 's' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "ping-interval", required_argument, NULL, 'P' },
+		{ "dead-after", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *listen = NULL, *data = NULL, *port_file = NULL;
+	unsigned ping = 0, dead = 0;
 	char *sandbox_bin = NULL, *host = NULL, *cause = NULL;
 	char *data_abs = NULL;
 	struct serve_state st;
@@ -145,6 +163,16 @@ static int serve(int argc, char **argv)
 		case 's': free(sandbox_bin); sandbox_bin = xstrdup(optarg);
 			  break;
 		case 'p': port_file = optarg; break;
+		case 'P':
+			if (parse_seconds(optarg, &ping) < 0)
+				usage_error("--ping-interval takes seconds, "
+					    "not '%s'", optarg);
+			break;
+		case 'D':
+			if (parse_seconds(optarg, &dead) < 0)
+				usage_error("--dead-after takes seconds, not "
+					    "'%s'", optarg);
+			break;
 		case 'L':
 			level = log_level_parse(optarg);
 			if (level < 0)
@@ -174,6 +202,10 @@ static int serve(int argc, char **argv)
 	}
 
 	memset(&st, 0, sizeof(st));
+	if (frames_liveness_init(&r->live, &cause) < 0 ||
+	    frames_liveness_set(&r->live, ping, dead, &cause) < 0)
+		usage_error("%s", cause);
+	liveness_export(&r->live);
 	uv_loop_init(&loop);
 	r->loop = &loop;
 	if (store_open(data, &r->store, &cause) < 0) {

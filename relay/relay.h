@@ -50,6 +50,7 @@ struct relay {
 	struct conn *conns;
 	struct rsession *sessions;
 	char *url;		/* ws://ADDR:PORT for sandboxes */
+	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
 	bool stopping;
 };

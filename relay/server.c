@@ -159,6 +159,7 @@ int server_start(struct relay *r, const char *host, int port,
 		LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.foreign_loops = loops;
 	info.user = r;
+	info.retry_and_idle_policy = &r->live.policy;
 	info.gid = -1;
 	info.uid = -1;
 	info.vhost_name = "baton";
