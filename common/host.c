@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "link.h"
 #include "log.h"
+#include "outbox.h"
 #include "proto.h"
 #include "pty.h"
 #include "util.h"
@@ -31,15 +32,9 @@
 #define RECENT_INPUTS 256
 #define KNOWN_CHECKPOINTS 16
 #define QUEUE_HIGH (4u << 20)	/* pause agents above this much queued */
-#define QUEUE_LOW (1u << 20)	/* and resume them below this */
+#define OUTBOX_MEMORY (8u << 20)	/* unacknowledged output in memory */
+#define OUTBOX_DISK (1ull << 30)	/* and in the spill file */
 #define STOP_GRACE_MS 5000
-
-struct pending_out {
-	struct pending_out *next;
-	struct proto_bin hdr;
-	size_t len;
-	uint8_t data[];
-};
 
 struct resume;
 
@@ -92,9 +87,9 @@ struct host {
 	struct agent_profiles *profiles;
 	struct hsession *sessions;
 	cJSON *records;		/* {"sessions": {ID: {...}}} */
-	struct pending_out *pending;
-	struct pending_out **pending_tail;
-	size_t pending_bytes;
+	struct outbox *out;	/* output until the relay has stored it */
+	struct buf scratch;	/* a chunk read back from the outbox */
+	bool out_full;		/* the outbox refused a chunk */
 	bool welcomed;
 	bool stopping;
 	bool paused;
@@ -215,67 +210,86 @@ static void send_error(struct host *h, const char *id, const char *session,
 
 static void flow_check(uv_timer_t *t);
 
-/* Pauses the agents while the relay link is behind. */
+/*
+ * Pauses the agents when their output cannot go anywhere: the relay link
+ * is behind, or the outbox is full. While the relay is away the agents run
+ * on and their output waits in the outbox. The timer pumps the outbox as
+ * the link drains.
+ */
 static void flow_control(struct host *h)
 {
-	size_t queued = link_queued(h->link) + h->pending_bytes;
+	bool behind = h->welcomed && link_queued(h->link) > QUEUE_HIGH;
+	bool pause = behind || h->out_full;
 
-	if (!h->paused && queued > QUEUE_HIGH) {
-		h->paused = true;
-		for (struct hsession *s = h->sessions; s; s = s->next)
-			if (s->proc)
+	if (pause != h->paused) {
+		h->paused = pause;
+		for (struct hsession *s = h->sessions; s; s = s->next) {
+			if (s->proc == NULL)
+				continue;
+			if (pause)
 				pty_proc_pause(s->proc);
-		uv_timer_start(&h->flow, flow_check, 20, 20);
-	} else if (h->paused && queued < QUEUE_LOW &&
-		   (h->pending_bytes == 0 || h->welcomed)) {
-		h->paused = false;
-		for (struct hsession *s = h->sessions; s; s = s->next)
-			if (s->proc)
+			else
 				pty_proc_resume(s->proc);
+		}
+	}
+	if (pause || (h->welcomed && outbox_unsent(h->out) > 0)) {
+		if (!uv_is_active((uv_handle_t *)&h->flow))
+			uv_timer_start(&h->flow, flow_check, 20, 20);
+	} else {
 		uv_timer_stop(&h->flow);
 	}
 }
 
-static void flow_check(uv_timer_t *t)
+/* Sends kept output while the link has room (all of it when `all`). */
+static void pump(struct host *h, bool all)
 {
-	flow_control(t->data);
-}
+	struct proto_bin hdr;
+	int e;
 
-/* Sends an output chunk now, or keeps it until the link is back. */
-static void send_output(struct host *h, const struct proto_bin *hdr,
-			const void *data, size_t len)
-{
-	struct pending_out *p;
-
-	if (h->welcomed && h->pending == NULL &&
-	    link_send_binary(h->link, hdr, data, len) == 0) {
-		flow_control(h);
-		return;
+	while (h->welcomed && (all || link_queued(h->link) < QUEUE_HIGH)) {
+		e = outbox_next(h->out, &hdr, &h->scratch);
+		if (e == -ENOENT)
+			break;
+		if (e < 0) {
+			log_error("host", "cannot read back kept output: %s",
+				  strerror(-e));
+			break;
+		}
+		if (link_send_binary(h->link, &hdr, h->scratch.data,
+				     h->scratch.len) < 0)
+			break;
 	}
-	p = xmalloc(sizeof(*p) + len);
-	p->next = NULL;
-	p->hdr = *hdr;
-	p->len = len;
-	memcpy(p->data, data, len);
-	*h->pending_tail = p;
-	h->pending_tail = &p->next;
-	h->pending_bytes += len;
 	flow_control(h);
 }
 
-static void flush_pending(struct host *h)
+static void flow_check(uv_timer_t *t)
 {
-	while (h->pending && h->welcomed) {
-		struct pending_out *p = h->pending;
+	pump(t->data, false);
+}
 
-		if (link_send_binary(h->link, &p->hdr, p->data, p->len) < 0)
-			break;
-		h->pending = p->next;
-		h->pending_bytes -= p->len;
-		free(p);
+/* Keeps an output chunk until the relay acknowledges it, and sends it. */
+static void send_output(struct host *h, const struct proto_bin *hdr,
+			const void *data, size_t len)
+{
+	if (outbox_push(h->out, hdr, data, len) < 0 && !h->out_full) {
+		h->out_full = true;
+		log_warn("host", "cannot keep more output for the relay "
+			 "(%zu chunks waiting); pausing the agents until it "
+			 "takes them", outbox_count(h->out));
 	}
-	if (h->pending == NULL)
-		h->pending_tail = &h->pending;
+	pump(h, false);
+}
+
+static void handle_ack(struct host *h, const struct proto_msg *m)
+{
+	uint8_t session[16];
+	uint64_t seq;
+
+	if (proto_uuid_parse(m->session, session) < 0 ||
+	    proto_u64(m->body, "seq", &seq) < 0)
+		return;
+	outbox_ack(h->out, session, seq);
+	h->out_full = false;
 	flow_control(h);
 }
 
@@ -630,6 +644,9 @@ static void suspend_finish(struct hsession *s)
 	log_info("host", "session %s: checkpoint %.12s, pack of %zu bytes "
 		 "in %" PRIu64 " ms", s->id, hex, pack.len, now_ms() - t0);
 
+	/* Every output chunk goes before the checkpoint's report, so the
+	 * relay has the whole transcript when it fences. */
+	pump(h, true);
 	send_pack(h, s->id, s->epoch, &pack);
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "checkpoint", hex);
@@ -1028,8 +1045,16 @@ static void handle_input(struct host *h, const struct proto_bin *b)
 }
 
 /* Another machine owns the session now: end the agent, keep the files. */
-static void handle_stand_down(struct host *h, struct hsession *s)
+static void handle_stand_down(struct host *h, const char *id,
+			      struct hsession *s)
 {
+	uint8_t session[16];
+
+	/* Its output is the new owner's business now. */
+	if (proto_uuid_parse(id, session) == 0)
+		outbox_ack(h->out, session, UINT64_MAX);
+	if (s == NULL)
+		return;
 	log_warn("host", "session %s: the relay says another machine owns "
 		 "it now; stopping the agent here and keeping the files in %s",
 		 s->id, s->worktree ? s->worktree : "?");
@@ -1042,7 +1067,8 @@ static void handle_welcome(struct host *h, const struct proto_msg *m)
 		 h->kind, h->name ? h->name : h->machine);
 	h->welcomed = true;
 	link_healthy(h->link);
-	flush_pending(h);
+	outbox_rewind(h->out);
+	pump(h, false);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -1108,14 +1134,16 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 		handle_resume(h, &m);
 	} else if (!strcmp(m.type, "ping")) {
 		send_msg(h, "pong", m.id, NULL, NULL);
+	} else if (!strcmp(m.type, "output.ack")) {
+		handle_ack(h, &m);
+	} else if (!strcmp(m.type, "session.stand_down")) {
+		handle_stand_down(h, m.session, s);
 	} else if (s == NULL) {
 		log_debug("host", "%s for a session not here", m.type);
 	} else if (!strcmp(m.type, "session.suspend")) {
 		handle_suspend(h, &m, s);
 	} else if (!strcmp(m.type, "objects.sent")) {
 		handle_objects_sent(h, s);
-	} else if (!strcmp(m.type, "session.stand_down")) {
-		handle_stand_down(h, s);
 	} else if (!strcmp(m.type, "session.stop") && s->proc) {
 		s->stopping = true;
 		pty_proc_stop(s->proc, STOP_GRACE_MS);
@@ -1200,6 +1228,7 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	struct link_opts lo = { 0 };
 	struct host *h = xcalloc(1, sizeof(*h));
 	const char *home = getenv("HOME");
+	char *spill;
 	int e;
 
 	h->loop = loop;
@@ -1214,7 +1243,9 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	h->state_dir = xstrdup(opts->state_dir);
 	h->home = xstrdup(home ? home : "/");
 	h->records_path = xasprintf("%s/sessions.json", h->state_dir);
-	h->pending_tail = &h->pending;
+	spill = xasprintf("%s/output.spill", h->state_dir);
+	h->out = outbox_new(spill, OUTBOX_MEMORY, OUTBOX_DISK);
+	free(spill);
 	log_redact_add(h->token);
 
 	e = mkdir_p(h->state_dir, 0700);
@@ -1276,12 +1307,8 @@ void host_free(struct host *h)
 		return;
 	while (h->sessions)
 		session_free(h->sessions);
-	while (h->pending) {
-		struct pending_out *p = h->pending;
-
-		h->pending = p->next;
-		free(p);
-	}
+	outbox_free(h->out);
+	buf_free(&h->scratch);
 	if (h->link)
 		link_free(h->link);
 	agent_profiles_free(h->profiles);

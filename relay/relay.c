@@ -71,6 +71,7 @@ struct rsession {
 
 static void move_resume(struct relay *r, struct rsession *s);
 static void move_fail(struct relay *r, struct rsession *s, const char *why);
+static void send_ack(struct conn *c, struct rsession *s);
 
 /* Finds a connection by id (it may have gone). */
 static struct conn *conn_by_id(struct relay *r, uint64_t id)
@@ -265,8 +266,10 @@ static void reconcile_sessions(struct relay *r, struct conn *c,
 		s = session_find(r, id);
 		if (s && !strcmp(s->rec.user, c->user) &&
 		    !strcmp(s->rec.machine, c->machine_id) &&
-		    epoch == s->rec.epoch)
+		    epoch == s->rec.epoch) {
+			send_ack(c, s);
 			continue;
+		}
 
 		cJSON *body = cJSON_CreateObject();
 
@@ -1286,6 +1289,15 @@ static void client_input(struct relay *r, struct conn *c,
 			"input not delivered: the session is not running");
 }
 
+/* Tells a machine up to which seq the session's output is stored. */
+static void send_ack(struct conn *c, struct rsession *s)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	proto_add_u64(body, "seq", s->rec.seq);
+	conn_send_owned(c, proto_encode("output.ack", NULL, s->rec.id, body));
+}
+
 static void machine_output(struct relay *r, struct conn *c,
 			   const struct proto_bin *b, struct rsession *s)
 {
@@ -1296,9 +1308,13 @@ static void machine_output(struct relay *r, struct conn *c,
 		return;	/* from before the fence: that owner is retired */
 	e = store_transcript_append(r->store, s->rec.id, b->seq, b->data,
 				    b->len);
-	if (e == -EEXIST)
+	if (e == -EEXIST) {
+		send_ack(c, s);	/* a resend: the machine may forget it */
 		return;
+	}
 	if (e < 0) {
+		/* Not acknowledged: the machine keeps it and sends it again
+		 * after its next reconnect. */
 		log_error("relay", "session %s: cannot store output %" PRIu64
 			  " (last %" PRIu64 "): %s", s->rec.id, b->seq,
 			  s->rec.seq, strerror(-e));
@@ -1307,6 +1323,7 @@ static void machine_output(struct relay *r, struct conn *c,
 	s->rec.seq = b->seq;
 	out.epoch = 0;
 	bus_publish_binary(r->bus, s->rec.id, &out, b->data, b->len);
+	send_ack(c, s);
 }
 
 static void machine_pack(struct relay *r, struct conn *c,

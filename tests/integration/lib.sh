@@ -165,6 +165,20 @@ wait_output() {
   done
 }
 
+# wait_count SID TEXT N [SECONDS]: until TEXT is in N lines of the
+# transcript (for answers that an earlier turn printed too).
+wait_count() {
+  local sid=$1 text=$2 want=$3 limit=${4:-30} n
+  local end=$((SECONDS + limit))
+  while :; do
+    n=$(transcript "$sid" 2>/dev/null | grep -cF -- "$text" || true)
+    [ "$n" -ge "$want" ] && return 0
+    [ $SECONDS -lt "$end" ] ||
+      fail "timed out waiting for $want lines of '$text' in $sid (saw $n)"
+    sleep 0.2
+  done
+}
+
 # fingerprint WORKTREE: the cases' fingerprint, or our copy of it when the
 # team's shared cases are not beside this checkout.
 fingerprint() {

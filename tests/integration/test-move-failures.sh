@@ -54,9 +54,9 @@ if out=$(baton move "$SID" --to sandbox --wait 2>&1); then
 fi
 echo "$out" | grep -q "exited with status 3" ||
   fail "the client was not told why: $out"
-wait_output "$SID" "resumed session $SID"
+wait_count "$SID" "resumed session $SID" 2
 baton send "$SID" "recall"
-wait_output "$SID" "end of recall"
+wait_count "$SID" "end of recall" 2
 n=$(transcript "$SID" | grep -c "turn 1: remember first turn")
 [ "$n" -ge 2 ] || fail "the conversation did not survive the failed moves"
 echo "failed moves: OK"
