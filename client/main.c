@@ -830,8 +830,12 @@ static void stream_reply(struct client *c, const struct proto_msg *m)
 		proto_int(m->body, "status", &status);
 		c->exited = true;
 		c->exit_status = status;
+		/* The exit comes after the last output only for a client
+		 * that keeps up: wait for the seq the relay names. */
 		if (c->follow) {
-			c->end_seq = c->last_seq;
+			if (proto_u64(m->body, "seq", &c->end_seq) < 0 ||
+			    c->end_seq < c->last_seq)
+				c->end_seq = c->last_seq;
 			c->have_end = true;
 		}
 	} else {

@@ -652,6 +652,8 @@ static void suspend_finish(struct hsession *s)
 	cJSON_AddStringToObject(body, "checkpoint", hex);
 	proto_add_u64(body, "seq", s->seq);
 	proto_add_u64(body, "pack_bytes", pack.len);
+	cJSON_AddItemToObject(body, "profile",
+			      agent_profile_to_json(s->profile));
 	send_msg(h, "session.suspended", NULL, s->id, body);
 
 	rec = record_get(h, s->id, true);

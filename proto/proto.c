@@ -87,7 +87,8 @@ static const struct msg_type types[] = {
 	{ "move.step", R, true, { { "step", F_STR }, { "detail", F_STR } } },
 	{ "move.done", R, true, { { "machine", F_STR }, { "kind", F_STR },
 		{ "worktree", F_STR } } },
-	{ "session.exited", M | R, true, { { "status", F_INT } } },
+	{ "session.exited", M | R, true, {
+		{ "status", F_INT }, { "seq", F_U64, OPT } } },
 
 	/* relay to machine and the machine's answers */
 	{ "session.spawn", R, true, {
@@ -101,7 +102,7 @@ static const struct msg_type types[] = {
 		{ "epoch", F_U64 }, { "have", F_ARR } } },
 	{ "session.suspended", M, true, {
 		{ "checkpoint", F_OID }, { "seq", F_U64 },
-		{ "pack_bytes", F_U64 } } },
+		{ "pack_bytes", F_U64 }, { "profile", F_OBJ, OPT } } },
 	{ "session.resume", R, true, {
 		{ "checkpoint", F_OID }, { "agent", F_STR },
 		{ "epoch", F_U64 }, { "seq", F_U64 },
@@ -243,6 +244,7 @@ int proto_msg_decode(const char *text, size_t len, unsigned from,
 {
 	const struct msg_type *t;
 	const cJSON *type, *id, *session, *body;
+	char quoted[PROTO_TYPE_MAX + 1];
 	const char *end;
 	cJSON *root;
 
@@ -286,8 +288,9 @@ int proto_msg_decode(const char *text, size_t len, unsigned from,
 	t = find_type(type->valuestring);
 	if (t == NULL)
 		return fail(code, PROTO_E_UNKNOWN_TYPE, cause, cause_len,
-			    "unknown message type \"%.*s\"", PROTO_TYPE_MAX,
-			    type->valuestring);
+			    "unknown message type \"%s\"",
+			    proto_printable(type->valuestring, quoted,
+					    sizeof(quoted)));
 	if (!(t->from & from))
 		return fail(code, PROTO_E_FORBIDDEN, cause, cause_len,
 			    "\"%s\" may not be sent by %s", t->name,
@@ -300,6 +303,11 @@ int proto_msg_decode(const char *text, size_t len, unsigned from,
 	if (t->session && session == NULL)
 		return fail(code, PROTO_E_BAD_MESSAGE, cause, cause_len,
 			    "\"%s\" needs a \"session\"", t->name);
+	/* One spelling of an id: everything compares them as text. */
+	if (session != NULL)
+		for (char *p = session->valuestring; *p; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
 
 	body = cJSON_GetObjectItemCaseSensitive(root, "body");
 	if (body == NULL) {
@@ -523,6 +531,17 @@ void proto_uuid_format(const uint8_t in[16], char out[PROTO_UUID_LEN + 1])
 		out[o++] = hex[in[i] & 15];
 	}
 	out[o] = '\0';
+}
+
+char *proto_printable(const char *in, char *out, size_t out_len)
+{
+	size_t n = 0;
+
+	for (; in && *in && n + 1 < out_len; in++)
+		out[n++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
+	if (out_len)
+		out[n] = '\0';
+	return out;
 }
 
 bool proto_oid_valid(const char *hex)

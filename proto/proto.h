@@ -115,4 +115,11 @@ int proto_uuid_parse(const char *text, uint8_t out[16]);
 void proto_uuid_format(const uint8_t in[16], char out[PROTO_UUID_LEN + 1]);
 bool proto_oid_valid(const char *hex);	/* 40 lowercase hex digits */
 
+/*
+ * Copies at most out_len - 1 bytes of untrusted text for quoting in a
+ * message: printable ASCII stays, anything else becomes '?', so a reply
+ * is always valid UTF-8 and holds no control bytes. Returns out.
+ */
+char *proto_printable(const char *in, char *out, size_t out_len);
+
 #endif

@@ -13,6 +13,8 @@
 struct route {
 	char *key;		/* machine id or session id */
 	struct conn *conn;
+	uint64_t seen;		/* listeners: last output seq sent */
+	bool behind;		/* listeners: catching up from the transcript */
 	struct route *next;
 };
 
@@ -66,14 +68,16 @@ static void routes_remove(struct route **head, const char *key,
 	}
 }
 
-static void route_add(struct route **head, const char *key, struct conn *c)
+static struct route *route_add(struct route **head, const char *key,
+			       struct conn *c)
 {
-	struct route *r = xmalloc(sizeof(*r));
+	struct route *r = xcalloc(1, sizeof(*r));
 
 	r->key = xstrdup(key);
 	r->conn = c;
 	r->next = *head;
 	*head = r;
+	return r;
 }
 
 void bus_forget(struct bus *b, struct conn *c)
@@ -100,10 +104,15 @@ struct conn *bus_machine(struct bus *b, const char *machine_id)
 	return NULL;
 }
 
-void bus_subscribe(struct bus *b, const char *session, struct conn *c)
+void bus_subscribe(struct bus *b, const char *session, struct conn *c,
+		   uint64_t from)
 {
+	struct route *r;
+
 	routes_remove(&b->listeners, session, c);
-	route_add(&b->listeners, session, c);
+	r = route_add(&b->listeners, session, c);
+	r->seen = from;
+	r->behind = true;
 }
 
 void bus_unsubscribe(struct bus *b, const char *session, struct conn *c)
@@ -118,11 +127,35 @@ void bus_publish_text(struct bus *b, const char *session, const char *text)
 			conn_send_text(r->conn, text);
 }
 
-void bus_publish_binary(struct bus *b, const char *session,
+void bus_publish_output(struct bus *b, const char *session,
 			const struct proto_bin *hdr, const void *data,
 			size_t len)
 {
+	for (struct route *r = b->listeners; r; r = r->next) {
+		if (strcmp(r->key, session) || r->behind)
+			continue;
+		if (conn_queued(r->conn) > CONN_QUEUE_MAX) {
+			r->behind = true;	/* the transcript has it */
+			continue;
+		}
+		conn_send_binary(r->conn, hdr, data, len);
+		r->seen = hdr->seq;
+	}
+}
+
+void bus_catch_up(struct bus *b, struct conn *c, bus_read_cb read,
+		  void *arg)
+{
 	for (struct route *r = b->listeners; r; r = r->next)
-		if (!strcmp(r->key, session))
-			conn_send_binary(r->conn, hdr, data, len);
+		if (r->conn == c && r->behind &&
+		    read(r->key, c, &r->seen, arg) == 1)
+			r->behind = false;
+}
+
+bool bus_behind(struct bus *b, struct conn *c)
+{
+	for (struct route *r = b->listeners; r; r = r->next)
+		if (r->conn == c && r->behind)
+			return true;
+	return false;
 }

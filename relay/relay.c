@@ -251,6 +251,11 @@ static const char *machine_name(struct relay *r, const char *id,
 
 /* ---- handshake ---- */
 
+/*
+ * Checks the sessions a machine says it holds: the ones it owns at the
+ * current epoch get the seq stored so far; any other is to stand down, with
+ * the same answer whether it belongs to someone else or does not exist.
+ */
 static void reconcile_sessions(struct relay *r, struct conn *c,
 			       const cJSON *held)
 {
@@ -259,26 +264,30 @@ static void reconcile_sessions(struct relay *r, struct conn *c,
 	cJSON_ArrayForEach(item, held) {
 		const char *id = proto_str(item, "id");
 		uint64_t epoch = 0;
+		uint8_t raw[16];
+		char norm[PROTO_UUID_LEN + 1];
 		struct rsession *s;
+		cJSON *body;
 
-		if (id == NULL || proto_u64(item, "epoch", &epoch) < 0)
+		if (id == NULL || proto_uuid_parse(id, raw) < 0 ||
+		    proto_u64(item, "epoch", &epoch) < 0)
 			continue;
-		s = session_find(r, id);
-		if (s && !strcmp(s->rec.user, c->user) &&
-		    !strcmp(s->rec.machine, c->machine_id) &&
+		proto_uuid_format(raw, norm);
+		s = session_find(r, norm);
+		if (s && strcmp(s->rec.user, c->user))
+			s = NULL;
+		if (s && !strcmp(s->rec.machine, c->machine_id) &&
 		    epoch == s->rec.epoch) {
 			send_ack(c, s);
 			continue;
 		}
-
-		cJSON *body = cJSON_CreateObject();
-
+		body = cJSON_CreateObject();
 		proto_add_u64(body, "epoch", s ? s->rec.epoch : 0);
 		log_info("relay", "machine %s holds session %s at epoch %"
 			 PRIu64 "; telling it to stand down",
-			 c->machine_name, id, epoch);
-		conn_send_owned(c, proto_encode("session.stand_down", NULL, id,
-						body));
+			 c->machine_name, norm, epoch);
+		conn_send_owned(c, proto_encode("session.stand_down", NULL,
+						norm, body));
 	}
 }
 
@@ -489,8 +498,11 @@ static void handle_session_start(struct relay *r, struct conn *c,
 
 	if (store_machine_by_name(r->store, c->user, name, &mach) < 0 &&
 	    store_machine_get(r->store, name, &mach) < 0) {
+		char quoted[65];
 		char *why = xasprintf("no machine named \"%s\"; `baton "
-				      "machines` lists yours", name);
+				      "machines` lists yours",
+				      proto_printable(name, quoted,
+						      sizeof(quoted)));
 
 		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, why);
 		free(why);
@@ -546,8 +558,10 @@ out:
 struct replay {
 	struct conn *conn;
 	uint8_t session[16];
+	uint64_t *seen;
 };
 
+/* Sends one stored chunk; stops the read when the connection is full. */
 static int replay_send(uint64_t seq, const void *data, size_t len, void *arg)
 {
 	struct replay *rp = arg;
@@ -555,24 +569,45 @@ static int replay_send(uint64_t seq, const void *data, size_t len, void *arg)
 
 	memcpy(hdr.session, rp->session, 16);
 	conn_send_binary(rp->conn, &hdr, data, len);
-	return 0;
+	*rp->seen = seq;
+	return conn_queued(rp->conn) > CONN_QUEUE_MAX ? 1 : 0;
+}
+
+/* Sends a listener that is behind what it missed, as room allows. */
+static int replay_read(const char *session, struct conn *c, uint64_t *seen,
+		       void *arg)
+{
+	struct relay *r = arg;
+	struct rsession *s = session_find(r, session);
+	struct replay rp = { .conn = c, .seen = seen };
+
+	if (s == NULL)
+		return 1;
+	proto_uuid_parse(session, rp.session);
+	if (*seen < s->rec.seq)
+		store_transcript_read(r->store, session, *seen, replay_send,
+				      &rp);
+	return *seen >= s->rec.seq ? 1 : 0;
+}
+
+void relay_on_drain(struct relay *r, struct conn *c)
+{
+	bus_catch_up(r->bus, c, replay_read, r);
 }
 
 static void handle_attach(struct relay *r, struct conn *c,
 			  const struct proto_msg *m, struct rsession *s)
 {
-	struct replay rp = { .conn = c };
 	uint64_t from = 0;
 	cJSON *body;
 
 	proto_u64(m->body, "from", &from);
-	proto_uuid_parse(s->rec.id, rp.session);
 	body = cJSON_CreateObject();
 	proto_add_u64(body, "seq", s->rec.seq);
 	cJSON_AddItemToObject(body, "session", session_json(r, s));
 	conn_send_owned(c, proto_encode("attached", m->id, s->rec.id, body));
-	store_transcript_read(r->store, s->rec.id, from, replay_send, &rp);
-	bus_subscribe(r->bus, s->rec.id, c);
+	bus_subscribe(r->bus, s->rec.id, c, from);
+	relay_on_drain(r, c);
 }
 
 static void handle_forward(struct relay *r, struct conn *c,
@@ -653,8 +688,11 @@ static void handle_move(struct relay *r, struct conn *c,
 		e = store_machine_by_name(r->store, s->rec.user, to, &target);
 	}
 	if (e < 0) {
+		char quoted[65];
+
 		why = xasprintf("no machine named \"%s\"; use \"sandbox\" or "
-				"a name from `baton machines`", to);
+				"a name from `baton machines`",
+				proto_printable(to, quoted, sizeof(quoted)));
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_NOT_FOUND, why);
 		goto out;
 	}
@@ -833,6 +871,7 @@ static void handle_exited(struct relay *r, struct conn *c,
 		char *text;
 
 		cJSON_AddNumberToObject(body, "status", (double)status);
+		proto_add_u64(body, "seq", s->rec.seq);
 		text = proto_encode("session.exited", NULL, s->rec.id, body);
 		bus_publish_text(r->bus, s->rec.id, text);
 		free(text);
@@ -849,6 +888,7 @@ static void handle_suspended(struct relay *r, struct conn *c,
 			     const struct proto_msg *m, struct rsession *s)
 {
 	const char *oid_text = proto_str(m->body, "checkpoint");
+	const cJSON *profile;
 	struct move *mv = s->move;
 	char *cause = NULL;
 	char name[128];
@@ -878,6 +918,13 @@ static void handle_suspended(struct relay *r, struct conn *c,
 		move_fail(r, s, "the source's pack did not hold its "
 			  "checkpoint");
 		return;
+	}
+	/* The source says which agent it ran: the relay may have restarted
+	 * since the session started. */
+	profile = cJSON_GetObjectItemCaseSensitive(m->body, "profile");
+	if (cJSON_IsObject(profile)) {
+		cJSON_Delete(s->profile);
+		s->profile = cJSON_Duplicate(profile, 1);
 	}
 	store_checkpoint_add(r->store, s->rec.workspace, s->rec.id, oid_text,
 			     c->machine_id);
@@ -1322,7 +1369,7 @@ static void machine_output(struct relay *r, struct conn *c,
 	}
 	s->rec.seq = b->seq;
 	out.epoch = 0;
-	bus_publish_binary(r->bus, s->rec.id, &out, b->data, b->len);
+	bus_publish_output(r->bus, s->rec.id, &out, b->data, b->len);
 	send_ack(c, s);
 }
 
@@ -1359,6 +1406,8 @@ void relay_on_binary(struct relay *r, struct conn *c, const void *data,
 	const char *cause;
 
 	if (c->role == CONN_NEW) {
+		conn_send_error(c, NULL, NULL, PROTO_E_UNAUTHORIZED,
+				"send hello with a token first");
 		conn_close(c, "binary frame before hello");
 		return;
 	}

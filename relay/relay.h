@@ -76,6 +76,8 @@ void relay_on_text(struct relay *r, struct conn *c, const char *text,
 void relay_on_binary(struct relay *r, struct conn *c, const void *data,
 		     size_t len);
 void relay_on_close(struct relay *r, struct conn *c);
+/* The connection has room again: catch up its listeners that are behind. */
+void relay_on_drain(struct relay *r, struct conn *c);
 void relay_sessions_free(struct relay *r);
 void relay_sandbox_exited(const char *machine_id, int status, void *arg);
 
@@ -88,13 +90,33 @@ void bus_forget(struct bus *b, struct conn *c);
 struct conn *bus_machine_set(struct bus *b, const char *machine_id,
 			     struct conn *c);
 struct conn *bus_machine(struct bus *b, const char *machine_id);
-void bus_subscribe(struct bus *b, const char *session, struct conn *c);
+/*
+ * A listener starts behind: it has seen the session's output up to `from`
+ * and is caught up from the transcript (bus_catch_up) before it gets live
+ * output. A listener whose connection has more than CONN_QUEUE_MAX bytes
+ * waiting falls behind the same way, so a slow client costs the relay
+ * only that much memory and slows nobody else.
+ */
+#define CONN_QUEUE_MAX (2u << 20)
+void bus_subscribe(struct bus *b, const char *session, struct conn *c,
+		   uint64_t from);
 void bus_unsubscribe(struct bus *b, const char *session, struct conn *c);
 /* Sends to every connection listening to the session. */
 void bus_publish_text(struct bus *b, const char *session, const char *text);
-void bus_publish_binary(struct bus *b, const char *session,
+/* Sends an output chunk to every listener that is caught up. */
+void bus_publish_output(struct bus *b, const char *session,
 			const struct proto_bin *hdr, const void *data,
 			size_t len);
+/*
+ * Catches up c's listeners that are behind: read(session, c, &seen, arg)
+ * sends what it can after `seen`, moves `seen` on, and returns 1 once
+ * nothing is missing.
+ */
+typedef int (*bus_read_cb)(const char *session, struct conn *c,
+			   uint64_t *seen, void *arg);
+void bus_catch_up(struct bus *b, struct conn *c, bus_read_cb read,
+		  void *arg);
+bool bus_behind(struct bus *b, struct conn *c);
 
 /* launcher.c: starts sandboxes for machine records */
 typedef void (*launcher_exit_cb)(const char *machine_id, int status,

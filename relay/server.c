@@ -111,6 +111,11 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		n = frame_queue_write(&c->out, wsi);
 		if (n < 0)
 			return -1;
+		if (c->out.bytes < CONN_QUEUE_MAX / 2 &&
+		    bus_behind(r->bus, c)) {
+			relay_on_drain(r, c);
+			n = c->out.count > 0;
+		}
 		if (n > 0) {
 			lws_callback_on_writable(wsi);
 		} else if (c->closing) {

@@ -46,6 +46,25 @@ void conn_send_text(struct conn *c, const char *text)
 	nsent++;
 }
 
+/* Stands in for server.c: how much each connection has waiting. */
+static struct conn *full_conn;	/* this one is over the limit */
+
+size_t conn_queued(const struct conn *c)
+{
+	return c == full_conn ? CONN_QUEUE_MAX + 1 : 0;
+}
+
+/* Stands in for the relay's transcript reader: sends nothing, says the
+ * listener is caught up, and remembers where it started. */
+static uint64_t read_from;
+
+static int read_caught_up(const char *session, struct conn *c,
+			  uint64_t *seen, void *arg)
+{
+	read_from = *seen;
+	return 1;
+}
+
 /* Stands in for server.c: records a binary message. */
 void conn_send_binary(struct conn *c, const struct proto_bin *hdr,
 		      const void *data, size_t len)
@@ -155,9 +174,9 @@ static void test_publish_text(void **state)
 {
 	struct fixture *f = *state;
 
-	bus_subscribe(f->bus, "s1", &f->a);
-	bus_subscribe(f->bus, "s1", &f->b);
-	bus_subscribe(f->bus, "s2", &f->c);
+	bus_subscribe(f->bus, "s1", &f->a, 0);
+	bus_subscribe(f->bus, "s1", &f->b, 0);
+	bus_subscribe(f->bus, "s2", &f->c, 0);
 	bus_publish_text(f->bus, "s1", "hello s1");
 	assert_int_equal(nsent, 2);
 	assert_int_equal(sent_to(&f->a), 1);
@@ -180,23 +199,45 @@ static void test_publish_text(void **state)
 	assert_int_equal(nsent, 0);
 }
 
-/* A binary frame reaches the listeners with its header and bytes. */
-static void test_publish_binary(void **state)
+/* Output reaches a listener only once it is caught up, with its header
+ * and bytes; a listener whose connection is full falls behind at the last
+ * seq it got, and the others keep getting output. */
+static void test_publish_output(void **state)
 {
 	struct fixture *f = *state;
-	struct proto_bin hdr = { .kind = 3, .seq = 77, .epoch = 5 };
+	struct proto_bin hdr = { .kind = 1, .seq = 77, .epoch = 5 };
 
-	bus_subscribe(f->bus, "s1", &f->a);
-	bus_subscribe(f->bus, "s2", &f->b);
-	bus_publish_binary(f->bus, "s1", &hdr, "bytes", 5);
-	assert_int_equal(nsent, 1);
-	assert_ptr_equal(sent[0].conn, &f->a);
+	bus_subscribe(f->bus, "s1", &f->a, 70);
+	bus_subscribe(f->bus, "s1", &f->b, 0);
+	bus_subscribe(f->bus, "s2", &f->c, 0);
+	assert_true(bus_behind(f->bus, &f->a));
+	bus_publish_output(f->bus, "s1", &hdr, "early", 5);
+	assert_int_equal(nsent, 0);
+
+	bus_catch_up(f->bus, &f->a, read_caught_up, NULL);
+	assert_int_equal(read_from, 70);
+	assert_false(bus_behind(f->bus, &f->a));
+	bus_catch_up(f->bus, &f->b, read_caught_up, NULL);
+	bus_publish_output(f->bus, "s1", &hdr, "bytes", 5);
+	assert_int_equal(nsent, 2);
+	assert_int_equal(sent_to(&f->c), 0);
 	assert_true(sent[0].binary);
-	assert_int_equal(sent[0].hdr.kind, 3);
+	assert_int_equal(sent[0].hdr.kind, 1);
 	assert_int_equal(sent[0].hdr.seq, 77);
 	assert_int_equal(sent[0].hdr.epoch, 5);
 	assert_int_equal(sent[0].len, 5);
 	assert_string_equal(sent[0].data, "bytes");
+
+	sent_clear();
+	full_conn = &f->a;
+	hdr.seq = 78;
+	bus_publish_output(f->bus, "s1", &hdr, "more", 4);
+	assert_int_equal(sent_to(&f->a), 0);
+	assert_int_equal(sent_to(&f->b), 1);
+	assert_true(bus_behind(f->bus, &f->a));
+	full_conn = NULL;
+	bus_catch_up(f->bus, &f->a, read_caught_up, NULL);
+	assert_int_equal(read_from, 77);
 }
 
 /* Subscribing twice to a session still delivers each message once. */
@@ -204,9 +245,9 @@ static void test_subscribe_twice(void **state)
 {
 	struct fixture *f = *state;
 
-	bus_subscribe(f->bus, "s1", &f->a);
-	bus_subscribe(f->bus, "s1", &f->b);
-	bus_subscribe(f->bus, "s1", &f->a);
+	bus_subscribe(f->bus, "s1", &f->a, 0);
+	bus_subscribe(f->bus, "s1", &f->b, 0);
+	bus_subscribe(f->bus, "s1", &f->a, 0);
 	bus_publish_text(f->bus, "s1", "once");
 	assert_int_equal(sent_to(&f->a), 1);
 	assert_int_equal(sent_to(&f->b), 1);
@@ -225,9 +266,9 @@ static void test_unsubscribe(void **state)
 {
 	struct fixture *f = *state;
 
-	bus_subscribe(f->bus, "s1", &f->a);
-	bus_subscribe(f->bus, "s2", &f->a);
-	bus_subscribe(f->bus, "s1", &f->b);
+	bus_subscribe(f->bus, "s1", &f->a, 0);
+	bus_subscribe(f->bus, "s2", &f->a, 0);
+	bus_subscribe(f->bus, "s1", &f->b, 0);
 	bus_unsubscribe(f->bus, "s1", &f->a);
 	bus_unsubscribe(f->bus, "s1", &f->c);
 	bus_unsubscribe(f->bus, "s9", &f->a);
@@ -258,10 +299,10 @@ static void test_forget(void **state)
 	assert_null(bus_machine_set(f->bus, "m1", &f->a));
 	assert_null(bus_machine_set(f->bus, "m2", &f->a));
 	assert_null(bus_machine_set(f->bus, "m3", &f->b));
-	bus_subscribe(f->bus, "s1", &f->a);
-	bus_subscribe(f->bus, "s2", &f->a);
-	bus_subscribe(f->bus, "s1", &f->b);
-	bus_subscribe(f->bus, "s2", &f->d);
+	bus_subscribe(f->bus, "s1", &f->a, 0);
+	bus_subscribe(f->bus, "s2", &f->a, 0);
+	bus_subscribe(f->bus, "s1", &f->b, 0);
+	bus_subscribe(f->bus, "s2", &f->d, 0);
 
 	bus_forget(f->bus, &f->a);
 	bus_forget(f->bus, &f->c);
@@ -288,7 +329,7 @@ int main(void)
 		BUS_TEST(test_machine_set),
 		BUS_TEST(test_machine_lookup),
 		BUS_TEST(test_publish_text),
-		BUS_TEST(test_publish_binary),
+		BUS_TEST(test_publish_output),
 		BUS_TEST(test_subscribe_twice),
 		BUS_TEST(test_unsubscribe),
 		BUS_TEST(test_forget),
