@@ -11,6 +11,7 @@
 #include "host.h"
 #include "agent.h"
 #include "checkpoint.h"
+#include "crash.h"
 #include "link.h"
 #include "log.h"
 #include "outbox.h"
@@ -154,6 +155,13 @@ static void record_add_checkpoint(cJSON *rec, const char *oid)
 	cJSON_InsertItemInArray(list, 0, cJSON_CreateString(oid));
 	while (cJSON_GetArraySize(list) > KNOWN_CHECKPOINTS)
 		cJSON_DeleteItemFromArray(list, KNOWN_CHECKPOINTS);
+}
+
+/* Remembers which agent profile a session runs here. */
+static void record_set_profile(cJSON *rec, const struct agent_profile *p)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "profile");
+	cJSON_AddItemToObject(rec, "profile", agent_profile_to_json(p));
 }
 
 static void records_save(struct host *h)
@@ -518,6 +526,7 @@ static void handle_spawn(struct host *h, const struct proto_msg *m)
 	record_set(rec, "worktree", s->worktree);
 	record_set(rec, "agent", agent);
 	record_set(rec, "left", NULL);
+	record_set_profile(rec, s->profile);
 	records_save(h);
 
 	body = cJSON_CreateObject();
@@ -556,6 +565,7 @@ static void handle_suspend(struct host *h, const struct proto_msg *m,
 			   "the session is not running here");
 		return;
 	}
+	crash_point("source:suspend");
 	s->suspending = true;
 	proto_u64(m->body, "epoch", &s->suspend_epoch);
 	cJSON_Delete(s->suspend_haves);
@@ -631,6 +641,7 @@ static void suspend_finish(struct hsession *s)
 	if (checkpoint_create(repo, s->id, (const char *const *)paths,
 			      npaths, &id, &cause) < 0)
 		goto fail;
+	crash_point("source:checkpoint");
 	haves = xcalloc((size_t)cJSON_GetArraySize(s->suspend_haves) + 1,
 			sizeof(*haves));
 	cJSON_ArrayForEach(item, s->suspend_haves) {
@@ -821,6 +832,7 @@ static void handle_objects_sent(struct host *h, struct hsession *s)
 	}
 	checkpoint_unpack_free(r->unpack);
 	r->unpack = NULL;
+	crash_point("target:objects");
 	if (!odb_has(r->repo, r->checkpoint)) {
 		resume_fail(s, "the relay's objects did not hold the "
 			    "checkpoint");
@@ -940,6 +952,7 @@ static void resume_objects_ready(struct hsession *s)
 	}
 	if (checkpoint_restore(r->repo, &want, &ro, &res, &cause) < 0)
 		goto fail;
+	crash_point("target:restored");
 	if (res.set_aside) {
 		r->set_aside = xstrdup(res.set_aside);
 		log_info("host", "session %s: %zu files that were in the way "
@@ -1004,6 +1017,7 @@ static void resume_started(struct hsession *s)
 	record_set(rec, "worktree", s->worktree);
 	record_set(rec, "agent", r->agent);
 	record_set(rec, "left", NULL);
+	record_set_profile(rec, s->profile);
 	record_add_checkpoint(rec, r->checkpoint);
 	records_save(h);
 
@@ -1016,6 +1030,7 @@ static void resume_started(struct hsession *s)
 		cJSON_AddStringToObject(body, "note", r->note);
 	send_msg(h, "session.resumed", NULL, s->id, body);
 	log_info("host", "session %s: resumed in %s", s->id, s->worktree);
+	crash_point("target:resumed");
 	resume_free(r);
 	s->resume = NULL;
 }
@@ -1025,6 +1040,51 @@ static void resume_fail(struct hsession *s, const char *why)
 	log_warn("host", "session %s: cannot resume: %s", s->id, why);
 	send_error(s->host, NULL, s->id, PROTO_E_FAILED, why);
 	session_free(s);
+}
+
+/*
+ * The relay asks for a session this machine should be running: its agent
+ * died with the daemon, or a move stopped half-way. The worktree here has
+ * everything since the last checkpoint, so the agent just starts again.
+ */
+static void handle_restart(struct host *h, const struct proto_msg *m)
+{
+	cJSON *rec = record_get(h, m->session, false);
+	const char *worktree = rec ? proto_str(rec, "worktree") : NULL;
+	const cJSON *pj = rec ? cJSON_GetObjectItemCaseSensitive(rec, "profile")
+			      : NULL;
+	struct hsession *s = session_find(h, m->session);
+	char *cause = NULL;
+	cJSON *body;
+
+	if (s == NULL) {
+		if (worktree == NULL || pj == NULL) {
+			send_error(h, m->id, m->session, PROTO_E_NOT_FOUND,
+				   "this machine has no worktree for that "
+				   "session");
+			return;
+		}
+		s = session_new(h, m->session);
+		s->worktree = xstrdup(worktree);
+		proto_u64(m->body, "epoch", &s->epoch);
+		proto_u64(m->body, "seq", &s->seq);
+		if (agent_profile_from_json(pj, &s->profile, &cause) < 0 ||
+		    agent_start(s, s->profile->resume, 0, 0, &cause) < 0) {
+			log_warn("host", "session %s: cannot restart: %s",
+				 s->id, cause);
+			send_error(h, m->id, s->id, PROTO_E_FAILED, cause);
+			free(cause);
+			session_free(s);
+			return;
+		}
+		record_set(rec, "left", NULL);
+		records_save(h);
+		log_info("host", "session %s: restarted in %s", s->id,
+			 s->worktree);
+	}
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "worktree", s->worktree);
+	send_msg(h, "session.restarted", m->id, s->id, body);
 }
 
 /* ---- messages from the relay ---- */
@@ -1134,6 +1194,8 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 		handle_spawn(h, &m);
 	} else if (!strcmp(m.type, "session.resume")) {
 		handle_resume(h, &m);
+	} else if (!strcmp(m.type, "session.restart")) {
+		handle_restart(h, &m);
 	} else if (!strcmp(m.type, "ping")) {
 		send_msg(h, "pong", m.id, NULL, NULL);
 	} else if (!strcmp(m.type, "output.ack")) {

@@ -116,6 +116,9 @@ static const struct msg_type types[] = {
 		{ "worktree", F_STR }, { "checkpoint", F_OID },
 		{ "set_aside", F_STR, OPT }, { "note", F_STR, OPT } } },
 	{ "session.stand_down", R, true, { { "epoch", F_U64 } } },
+	{ "session.restart", R, true, {
+		{ "epoch", F_U64 }, { "seq", F_U64 }, { "agent", F_STR } } },
+	{ "session.restarted", M, true, { { "worktree", F_STR } } },
 	{ "output.ack", R, true, { { "seq", F_U64 } } },
 	{ "setup.log", M, false, { { "text", F_STR }, { "done", F_BOOL },
 		{ "status", F_INT, OPT } } },

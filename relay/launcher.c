@@ -99,7 +99,7 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 	uv_stdio_container_t stdio[3];
 	struct sandbox_proc *sp;
 	char *root, *home, *workspace, *log_path, *gen;
-	char *env[16];
+	char *env[20];
 	char *args[2];
 	size_t n = 0;
 	int logfd, r;
@@ -136,6 +136,13 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 	env[n++] = env_entry("BATON_WORKSPACE", workspace);
 	if (getenv("BATON_LOG"))
 		env[n++] = env_entry("BATON_LOG", getenv("BATON_LOG"));
+	/* fault injection for the crash tests (common/crash.h) */
+	if (getenv("BATON_CRASH_AT"))
+		env[n++] = env_entry("BATON_CRASH_AT",
+				     getenv("BATON_CRASH_AT"));
+	if (getenv("BATON_CRASH_ONCE"))
+		env[n++] = env_entry("BATON_CRASH_ONCE",
+				     getenv("BATON_CRASH_ONCE"));
 	if (getenv("BATON_PING_INTERVAL"))
 		env[n++] = env_entry("BATON_PING_INTERVAL",
 				     getenv("BATON_PING_INTERVAL"));

@@ -128,6 +128,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
 		return;
 	log_info("relay", "stopping on %s", strsignal(signum));
 	r->stopping = true;
+	relay_recovery_stop(r);
 	launcher_stop_all(r->launcher, 5000);
 	uv_close((uv_handle_t *)&st->sigint, on_signal_closed);
 	uv_close((uv_handle_t *)&st->sigterm, on_signal_closed);
@@ -245,6 +246,7 @@ static int serve(int argc, char **argv)
 	}
 	log_info("relay", "listening on %s, data in %s, sandboxes from %s",
 		 r->url, data, sandbox_bin);
+	relay_recovery_start(r);
 
 	uv_signal_init(&loop, &st.sigint);
 	uv_signal_init(&loop, &st.sigterm);

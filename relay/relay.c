@@ -10,11 +10,13 @@
 #define _GNU_SOURCE
 #include "relay.h"
 #include "checkpoint.h"
+#include "crash.h"
 #include "log.h"
 #include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +64,7 @@ struct rsession {
 	char *start_request;
 	uint64_t stop_conn;	/* client waiting for session.stop */
 	char *stop_request;
+	bool restarting;	/* session.restart sent, no answer yet */
 	uint64_t inputs[RECENT_INPUTS];
 	size_t input_next;
 	struct pending_input *held;	/* input held while moving */
@@ -70,6 +73,7 @@ struct rsession {
 };
 
 static void move_resume(struct relay *r, struct rsession *s);
+static void move_recover(struct relay *r, struct rsession *s);
 static void move_fail(struct relay *r, struct rsession *s, const char *why);
 static void send_ack(struct conn *c, struct rsession *s);
 
@@ -86,6 +90,7 @@ static struct rsession *session_find(struct relay *r, const char *id)
 {
 	struct store_session rec;
 	struct rsession *s;
+	char *profile = NULL;
 
 	for (s = r->sessions; s; s = s->next)
 		if (!strcmp(s->rec.id, id))
@@ -95,6 +100,9 @@ static struct rsession *session_find(struct relay *r, const char *id)
 	s = xcalloc(1, sizeof(*s));
 	s->rec = rec;
 	store_transcript_last(r->store, id, &s->rec.seq);
+	if (store_session_profile_get(r->store, id, &profile) == 0)
+		s->profile = cJSON_Parse(profile);
+	free(profile);
 	s->next = r->sessions;
 	r->sessions = s;
 	return s;
@@ -155,6 +163,23 @@ static void set_str(char **field, const char *value)
 {
 	free(*field);
 	*field = value ? xstrdup(value) : NULL;
+}
+
+/* Keeps the agent profile a machine reports for a session. */
+static void session_set_profile(struct relay *r, struct rsession *s,
+				const cJSON *profile)
+{
+	char *text;
+
+	if (!cJSON_IsObject(profile))
+		return;
+	cJSON_Delete(s->profile);
+	s->profile = cJSON_Duplicate(profile, 1);
+	text = cJSON_PrintUnformatted(profile);
+	if (text && store_session_profile_set(r->store, s->rec.id, text) < 0)
+		log_warn("relay", "session %s: cannot keep its agent profile",
+			 s->rec.id);
+	free(text);
 }
 
 static cJSON *session_json(struct relay *r, struct rsession *s)
@@ -291,6 +316,63 @@ static void reconcile_sessions(struct relay *r, struct conn *c,
 	}
 }
 
+static bool holds(const cJSON *held, const char *id)
+{
+	const cJSON *item;
+
+	cJSON_ArrayForEach(item, held) {
+		const char *h = proto_str(item, "id");
+
+		if (h && !strcasecmp(h, id))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A machine came (back) without sessions it should be running: its agent
+ * died with it, or the relay went down in the middle of a move. A session
+ * fenced to it is resumed from the checkpoint; any other is restarted in
+ * the worktree the machine kept, which has everything since.
+ */
+static void recover_sessions(struct relay *r, struct conn *c,
+			     const cJSON *held)
+{
+	struct store_session *live = NULL;
+	size_t n = 0;
+
+	if (store_sessions_live(r->store, c->machine_id, &live, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct rsession *s;
+		cJSON *body;
+
+		if (holds(held, live[i].id))
+			continue;
+		s = session_find(r, live[i].id);
+		if (s == NULL || s->move || s->restarting)
+			continue;
+		if (!strcmp(s->rec.state, "moving")) {
+			log_info("relay", "session %s: %s was to resume it; "
+				 "resuming it there now", s->rec.id,
+				 c->machine_name);
+			move_recover(r, s);
+			continue;
+		}
+		log_info("relay", "session %s: %s came back without it; "
+			 "restarting its agent there", s->rec.id,
+			 c->machine_name);
+		s->restarting = true;
+		body = cJSON_CreateObject();
+		proto_add_u64(body, "epoch", s->rec.epoch);
+		proto_add_u64(body, "seq", s->rec.seq);
+		cJSON_AddStringToObject(body, "agent", s->rec.agent);
+		conn_send_owned(c, proto_encode("session.restart", NULL,
+						s->rec.id, body));
+	}
+	store_sessions_free(live, n);
+}
+
 /* Authenticates and registers a connection from its hello. */
 static void handle_hello(struct relay *r, struct conn *c,
 			 const struct proto_msg *m)
@@ -410,12 +492,15 @@ static void handle_hello(struct relay *r, struct conn *c,
 		 c->machine_name ? c->machine_name : "", c->user, c->peer);
 
 	if (c->role == CONN_MACHINE) {
-		reconcile_sessions(r, c, cJSON_GetObjectItemCaseSensitive(
-					      m->body, "sessions"));
+		const cJSON *held = cJSON_GetObjectItemCaseSensitive(
+			m->body, "sessions");
+
+		reconcile_sessions(r, c, held);
 		for (struct rsession *s = r->sessions; s; s = s->next)
 			if (s->move && s->move->phase == MOVE_LAUNCHING &&
 			    !strcmp(s->move->target, c->machine_id))
 				move_resume(r, s);
+		recover_sessions(r, c, held);
 	}
 out:
 	store_machine_clear(&mach);
@@ -729,7 +814,7 @@ static void handle_move(struct relay *r, struct conn *c,
 		goto out;
 	}
 	s->move = mv;
-	set_str(&s->rec.state, "moving");
+	set_str(&s->rec.state, "suspending");
 	session_save(r, s);
 	session_publish(r, s);
 
@@ -841,11 +926,8 @@ static void handle_spawned(struct relay *r, struct conn *c,
 	set_str(&s->rec.worktree, proto_str(m->body, "worktree"));
 	set_str(&s->remote, proto_str(m->body, "remote"));
 	set_str(&s->rec.state, "running");
-	if (cJSON_IsObject(profile)) {
-		cJSON_Delete(s->profile);
-		s->profile = cJSON_Duplicate(profile, 1);
-	}
 	session_save(r, s);
+	session_set_profile(r, s, profile);
 	log_info("relay", "session %s running in %s on %s", s->rec.id,
 		 s->rec.worktree, c->machine_name);
 	reply_start(r, s, NULL, NULL);
@@ -888,7 +970,6 @@ static void handle_suspended(struct relay *r, struct conn *c,
 			     const struct proto_msg *m, struct rsession *s)
 {
 	const char *oid_text = proto_str(m->body, "checkpoint");
-	const cJSON *profile;
 	struct move *mv = s->move;
 	char *cause = NULL;
 	char name[128];
@@ -921,26 +1002,55 @@ static void handle_suspended(struct relay *r, struct conn *c,
 	}
 	/* The source says which agent it ran: the relay may have restarted
 	 * since the session started. */
-	profile = cJSON_GetObjectItemCaseSensitive(m->body, "profile");
-	if (cJSON_IsObject(profile)) {
-		cJSON_Delete(s->profile);
-		s->profile = cJSON_Duplicate(profile, 1);
-	}
+	session_set_profile(r, s, cJSON_GetObjectItemCaseSensitive(
+				     m->body, "profile"));
 	store_checkpoint_add(r->store, s->rec.workspace, s->rec.id, oid_text,
 			     c->machine_id);
 	set_str(&s->rec.checkpoint, oid_text);
 	move_step(r, s, "checkpoint", "checkpoint %.12s stored (%" PRIu64
 		  " bytes uploaded)", oid_text, mv->bytes_up);
 
+	crash_point("relay:checkpoint-stored");
+
 	/* The fence: from here on only the target may speak for it. */
 	mv->fenced = true;
 	s->rec.epoch++;
 	set_str(&s->rec.machine, mv->target);
+	set_str(&s->rec.state, "moving");
 	session_save(r, s);
+	crash_point("relay:fenced");
 	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
 		  machine_name(r, mv->target, name, sizeof(name)),
 		  s->rec.epoch);
 	move_resume(r, s);
+}
+
+/*
+ * Starts a new generation of the workspace's sandbox with a credential of
+ * its own; an older generation still running is refused from then on.
+ */
+static int sandbox_launch(struct relay *r, const char *user,
+			  const char *workspace, char **cause)
+{
+	struct store_machine m = { 0 };
+	char *token = NULL;
+	int e;
+
+	e = store_machine_sandbox(r->store, user, workspace, 1, &m);
+	if (e == 0)
+		e = store_token_create(r->store, user, "machine", &token);
+	if (e < 0)
+		*cause = xasprintf("cannot record a new sandbox: %s",
+				   strerror(-e));
+	else
+		e = launcher_start(r->launcher, &m, r->url, token, cause);
+	if (e == 0)
+		store_machine_set_state(r->store, m.id, "starting");
+	if (token)
+		sodium_memzero(token, strlen(token));
+	free(token);
+	store_machine_clear(&m);
+	return e;
 }
 
 /* Sends the resume to the target, starting it first when needed. */
@@ -948,7 +1058,7 @@ static void move_resume(struct relay *r, struct rsession *s)
 {
 	struct move *mv = s->move;
 	struct store_machine target = { 0 };
-	char *token = NULL, *cause = NULL;
+	char *cause = NULL;
 	cJSON *body;
 	char name[128];
 
@@ -964,26 +1074,15 @@ static void move_resume(struct relay *r, struct rsession *s)
 		}
 		store_machine_clear(&target);
 		if (!launcher_running(r->launcher, mv->target) &&
-		    (store_machine_sandbox(r->store, s->rec.user,
-					   s->rec.workspace, 1, &target) < 0 ||
-		     store_token_create(r->store, s->rec.user, "machine",
-					&token) < 0 ||
-		     launcher_start(r->launcher, &target, r->url, token,
-				    &cause) < 0)) {
-			move_fail(r, s, cause ? cause
-					      : "cannot start the sandbox");
+		    sandbox_launch(r, s->rec.user, s->rec.workspace,
+				   &cause) < 0) {
+			move_fail(r, s, cause);
 			free(cause);
-			free(token);
-			store_machine_clear(&target);
 			return;
 		}
-		free(token);
-		store_machine_set_state(r->store, mv->target, "starting");
 		mv->phase = MOVE_LAUNCHING;
-		move_step(r, s, "launching", "starting sandbox %s "
-			  "(generation %lld)", target.name,
-			  (long long)target.generation);
-		store_machine_clear(&target);
+		move_step(r, s, "launching", "starting sandbox %s",
+			  machine_name(r, mv->target, name, sizeof(name)));
 		return;
 	}
 
@@ -1020,9 +1119,9 @@ static void move_fail(struct relay *r, struct rsession *s, const char *why)
 		if (c)
 			conn_send_error(c, mv->request_id, s->rec.id,
 					PROTO_E_FAILED, why);
+		/* Before the fence the source still owns it; if it is away,
+		 * it restarts the agent when it comes back. */
 		set_str(&s->rec.state, mv->fallback ? "stopped" : "running");
-		if (!mv->fenced && bus_machine(r->bus, mv->source) == NULL)
-			set_str(&s->rec.state, "stopped");
 		s->move = NULL;
 		move_free(mv);
 		session_save(r, s);
@@ -1047,6 +1146,36 @@ static void move_fail(struct relay *r, struct rsession *s, const char *why)
 			  "stays at its last checkpoint");
 		return;
 	}
+	move_resume(r, s);
+}
+
+/*
+ * Finishes a move the relay lost track of (it restarted after the fence):
+ * the owner resumes from the stored checkpoint. Nobody asked for this
+ * move, so a failure leaves the session stopped at that checkpoint.
+ */
+static void move_recover(struct relay *r, struct rsession *s)
+{
+	struct move *mv = xcalloc(1, sizeof(*mv));
+
+	mv->phase = MOVE_RESTORING;
+	mv->request_id = xstrdup("");
+	mv->source = xstrdup(s->rec.machine);
+	mv->target = xstrdup(s->rec.machine);
+	mv->fenced = true;
+	mv->fallback = true;
+	mv->failure = xstrdup("the move could not be finished");
+	mv->started_ms = now_ms();
+	if (s->rec.checkpoint == NULL ||
+	    store_objects_open(r->store, s->rec.workspace, &mv->objects) < 0) {
+		move_free(mv);
+		log_error("relay", "session %s: no checkpoint to resume from",
+			  s->rec.id);
+		set_str(&s->rec.state, "stopped");
+		session_save(r, s);
+		return;
+	}
+	s->move = mv;
 	move_resume(r, s);
 }
 
@@ -1119,6 +1248,21 @@ static void handle_resumed(struct relay *r, struct conn *c,
 		 note ? ": " : "", note ? note : "");
 	s->move = NULL;
 	move_free(mv);
+	flush_held_input(r, s);
+	session_publish(r, s);
+}
+
+/* The owner has started the agent again in its worktree. */
+static void handle_restarted(struct relay *r, struct conn *c,
+			     const struct proto_msg *m, struct rsession *s)
+{
+	s->restarting = false;
+	set_str(&s->rec.worktree, proto_str(m->body, "worktree"));
+	set_str(&s->rec.state, "running");
+	s->rec.exit_status = -1;
+	session_save(r, s);
+	log_info("relay", "session %s runs again on %s in %s", s->rec.id,
+		 c->machine_name, s->rec.worktree);
 	flush_held_input(r, s);
 	session_publish(r, s);
 }
@@ -1218,6 +1362,11 @@ static void handle_machine_error(struct relay *r, struct conn *c,
 		reply_start(r, s, proto_str(m->body, "code"), message);
 	} else if (s->move) {
 		move_fail(r, s, message);
+	} else if (s->restarting) {
+		s->restarting = false;
+		set_str(&s->rec.state, "stopped");
+		session_save(r, s);
+		session_publish(r, s);
 	}
 }
 
@@ -1258,6 +1407,8 @@ static void handle_machine(struct relay *r, struct conn *c,
 		handle_objects_want(r, c, m, s);
 	else if (!strcmp(m->type, "session.resumed"))
 		handle_resumed(r, c, m, s);
+	else if (!strcmp(m->type, "session.restarted"))
+		handle_restarted(r, c, m, s);
 	else if (!strcmp(m->type, "error"))
 		handle_machine_error(r, c, m, s);
 }
@@ -1451,6 +1602,8 @@ void relay_on_close(struct relay *r, struct conn *c)
 								   : "off");
 	bus_forget(r->bus, c);
 	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (s->restarting && !strcmp(s->rec.machine, c->machine_id))
+			s->restarting = false;	/* asked again next time */
 		if (s->start_conn && !strcmp(s->rec.machine, c->machine_id))
 			reply_start(r, s, PROTO_E_UNAVAILABLE,
 				    "the machine went offline");
@@ -1465,10 +1618,79 @@ void relay_on_close(struct relay *r, struct conn *c)
 	}
 }
 
+#define RECOVERY_FIRST_MS 12000	/* longer than a link's longest backoff */
+#define RECOVERY_EVERY_MS 30000
+#define RECOVERY_LAUNCHES 5		/* at most per minute */
+
+/* Starts a sandbox for each live session whose sandbox is gone. */
+static void check_sandboxes(struct relay *r)
+{
+	struct store_session *live = NULL;
+	struct store_machine m = { 0 };
+	size_t n = 0;
+
+	if (r->stopping || store_sessions_live(r->store, NULL, &live, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct rsession *s = session_find(r, live[i].id);
+		char *cause = NULL;
+
+		store_machine_clear(&m);
+		if (s == NULL || s->move ||
+		    store_machine_get(r->store, s->rec.machine, &m) < 0 ||
+		    strcmp(m.kind, "sandbox") ||
+		    bus_machine(r->bus, m.id) ||
+		    launcher_running(r->launcher, m.id))
+			continue;
+		if (now_ms() - r->launches_window_ms > 60000) {
+			r->launches_window_ms = now_ms();
+			r->launches = 0;
+		}
+		if (r->launches >= RECOVERY_LAUNCHES) {
+			log_warn("relay", "sandbox %s is gone; not starting "
+				 "it again this minute", m.name);
+			continue;
+		}
+		r->launches++;
+		log_info("relay", "session %s: its sandbox %s is gone; "
+			 "starting a new one", s->rec.id, m.name);
+		if (sandbox_launch(r, m.user, m.workspace, &cause) < 0) {
+			log_error("relay", "cannot start sandbox %s: %s",
+				  m.name, cause);
+			free(cause);
+		}
+	}
+	store_machine_clear(&m);
+	store_sessions_free(live, n);
+}
+
+static void on_sandbox_check(uv_timer_t *t)
+{
+	check_sandboxes(t->data);
+}
+
+void relay_recovery_start(struct relay *r)
+{
+	uv_timer_init(r->loop, &r->sandbox_check);
+	r->sandbox_check.data = r;
+	uv_timer_start(&r->sandbox_check, on_sandbox_check,
+		       RECOVERY_FIRST_MS, RECOVERY_EVERY_MS);
+}
+
+static void on_check_closed(uv_handle_t *h)
+{
+}
+
+void relay_recovery_stop(struct relay *r)
+{
+	uv_close((uv_handle_t *)&r->sandbox_check, on_check_closed);
+}
+
 /* Called by the launcher when a sandbox process ends. */
 void relay_sandbox_exited(const char *machine_id, int status, void *arg)
 {
 	struct relay *r = arg;
+	bool launching = false;
 
 	if (r->stopping)
 		return;
@@ -1479,7 +1701,11 @@ void relay_sandbox_exited(const char *machine_id, int status, void *arg)
 					      "%d before it connected; see "
 					      "its sandbox.log", status);
 
+			launching = true;
 			move_fail(r, s, why);
 			free(why);
 		}
+	/* One that ran sessions and died is replaced at once. */
+	if (!launching)
+		check_sandboxes(r);
 }

@@ -53,6 +53,9 @@ struct relay {
 	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
 	bool stopping;
+	uv_timer_t sandbox_check;	/* restarts sandboxes that died */
+	uint64_t launches_window_ms;	/* start of the current minute */
+	unsigned launches;		/* recovery launches in it */
 };
 
 /* server.c */
@@ -79,6 +82,13 @@ void relay_on_close(struct relay *r, struct conn *c);
 /* The connection has room again: catch up its listeners that are behind. */
 void relay_on_drain(struct relay *r, struct conn *c);
 void relay_sessions_free(struct relay *r);
+/*
+ * Starts sandboxes that own live sessions but are gone (they died, or the
+ * relay restarted after they stopped); the first check waits for the ones
+ * that survived to reconnect. relay_recovery_stop closes its timer.
+ */
+void relay_recovery_start(struct relay *r);
+void relay_recovery_stop(struct relay *r);
 void relay_sandbox_exited(const char *machine_id, int status, void *arg);
 
 /* bus.c: who is connected, and who listens to which session */

@@ -98,6 +98,9 @@ static const char schema_sql[] =
 	" machine TEXT NOT NULL,"
 	" created INTEGER NOT NULL);"
 	"CREATE INDEX checkpoints_workspace ON checkpoints (workspace, n);"
+	"CREATE TABLE session_profiles ("
+	" session TEXT PRIMARY KEY,"
+	" profile TEXT NOT NULL);"
 	"PRAGMA user_version = 1;";
 
 #define MACHINE_COLS "id, user, name, kind, state, workspace, generation"
@@ -126,6 +129,10 @@ enum query {
 	Q_SESSION_OWNER,
 	Q_SESSION_GET,
 	Q_SESSION_LIST,
+	Q_SESSION_LIVE_ON,
+	Q_SESSION_LIVE,
+	Q_PROFILE_SET,
+	Q_PROFILE_GET,
 	Q_CHECKPOINT_ADD,
 	Q_CHECKPOINT_RECENT,
 	Q_COUNT
@@ -176,6 +183,17 @@ static const char *const queries[Q_COUNT] = {
 		" WHERE id = ?1",
 	[Q_SESSION_LIST] = "SELECT " SESSION_COLS " FROM sessions"
 		" WHERE user = ?1 ORDER BY rowid",
+	[Q_SESSION_LIVE_ON] = "SELECT " SESSION_COLS " FROM sessions"
+		" WHERE machine = ?1 AND state IN ('running', 'suspending',"
+		" 'moving') ORDER BY rowid",
+	[Q_PROFILE_SET] = "INSERT INTO session_profiles (session, profile)"
+		" VALUES (?1, ?2) ON CONFLICT (session)"
+		" DO UPDATE SET profile = excluded.profile",
+	[Q_PROFILE_GET] = "SELECT profile FROM session_profiles"
+		" WHERE session = ?1",
+	[Q_SESSION_LIVE] = "SELECT " SESSION_COLS " FROM sessions"
+		" WHERE state IN ('running', 'suspending', 'moving')"
+		" ORDER BY rowid",
 	[Q_CHECKPOINT_ADD] = "INSERT INTO checkpoints (workspace, session,"
 		" oid, machine, created) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_CHECKPOINT_RECENT] = "SELECT oid FROM checkpoints"
@@ -1081,8 +1099,9 @@ int store_session_get(struct store *s, const char *id,
 	return err;
 }
 
-int store_sessions_list(struct store *s, const char *user,
-			struct store_session **out, size_t *count)
+/* Runs a query of sessions with one text parameter (or none). */
+static int sessions_query(struct store *s, enum query q, const char *arg,
+			  struct store_session **out, size_t *count)
 {
 	struct store_session *v = NULL;
 	size_t n = 0, cap = 0;
@@ -1091,9 +1110,7 @@ int store_sessions_list(struct store *s, const char *user,
 
 	*out = NULL;
 	*count = 0;
-	if (!valid_text(user, USER_MAX))
-		return -EINVAL;
-	err = db_query(s, Q_SESSION_LIST, &st, "s", user);
+	err = arg ? db_query(s, q, &st, "s", arg) : db_query(s, q, &st, "");
 	if (err)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1113,11 +1130,63 @@ int store_sessions_list(struct store *s, const char *user,
 	return 0;
 }
 
+int store_sessions_list(struct store *s, const char *user,
+			struct store_session **out, size_t *count)
+{
+	*out = NULL;
+	*count = 0;
+	if (!valid_text(user, USER_MAX))
+		return -EINVAL;
+	return sessions_query(s, Q_SESSION_LIST, user, out, count);
+}
+
+int store_sessions_live(struct store *s, const char *machine,
+			struct store_session **out, size_t *count)
+{
+	return sessions_query(s, machine ? Q_SESSION_LIVE_ON : Q_SESSION_LIVE,
+			      machine, out, count);
+}
+
 void store_sessions_free(struct store_session *ss, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
 		store_session_clear(&ss[i]);
 	free(ss);
+}
+
+int store_session_profile_set(struct store *s, const char *session,
+			      const char *profile)
+{
+	char canon[PROTO_UUID_LEN + 1];
+	uint8_t raw[16];
+
+	if (uuid_canon(session, raw, canon) < 0 ||
+	    !valid_text(profile, TEXT_LONG * 4))
+		return -EINVAL;
+	return db_exec(s, Q_PROFILE_SET, "ss", canon, profile);
+}
+
+int store_session_profile_get(struct store *s, const char *session,
+			      char **profile)
+{
+	char canon[PROTO_UUID_LEN + 1];
+	uint8_t raw[16];
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*profile = NULL;
+	if (uuid_canon(session, raw, canon) < 0)
+		return -EINVAL;
+	err = db_query(s, Q_PROFILE_GET, &st, "s", canon);
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*profile = xstrdup((const char *)sqlite3_column_text(st, 0));
+	db_done(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 }
 
 int store_checkpoint_add(struct store *s, const char *workspace,

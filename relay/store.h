@@ -105,7 +105,19 @@ int store_session_get(struct store *s, const char *id,
 /* All sessions of a user, oldest first; free with store_sessions_free. */
 int store_sessions_list(struct store *s, const char *user,
 			struct store_session **out, size_t *count);
+/* Sessions that should be running somewhere (running, suspending or
+ * moving), on one machine or (machine NULL) anywhere. */
+int store_sessions_live(struct store *s, const char *machine,
+			struct store_session **out, size_t *count);
 void store_sessions_free(struct store_session *ss, size_t count);
+
+/* The agent profile a session runs (JSON text), kept so a restarted relay
+ * can still hand it to a sandbox; get returns -ENOENT when none is kept,
+ * else a copy the caller frees. */
+int store_session_profile_set(struct store *s, const char *session,
+			      const char *profile);
+int store_session_profile_get(struct store *s, const char *session,
+			      char **profile);
 
 /* Records a checkpoint of a workspace (-ENOENT when the workspace does
  * not exist); oid is 40 lowercase hex digits. */
