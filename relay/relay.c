@@ -1511,11 +1511,19 @@ static void machine_output(struct relay *r, struct conn *c,
 		return;
 	}
 	if (e < 0) {
-		/* Not acknowledged: the machine keeps it and sends it again
-		 * after its next reconnect. */
+		/*
+		 * Not acknowledged: the machine keeps it. Dropping the
+		 * connection makes it send everything unacknowledged again
+		 * when it reconnects (with backoff), by which time there may
+		 * be room again; the chunks after this one would only be
+		 * refused as a gap meanwhile.
+		 */
 		log_error("relay", "session %s: cannot store output %" PRIu64
-			  " (last %" PRIu64 "): %s", s->rec.id, b->seq,
-			  s->rec.seq, strerror(-e));
+			  " (last %" PRIu64 "): %s; the machine keeps it and "
+			  "sends it again", s->rec.id, b->seq, s->rec.seq,
+			  strerror(-e));
+		if (!c->closing)
+			conn_close(c, "cannot store its output");
 		return;
 	}
 	s->rec.seq = b->seq;

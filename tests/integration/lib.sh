@@ -38,6 +38,8 @@ on_error() {
 }
 trap 'on_error $? $LINENO' ERR
 
+CLEANUP=()	# commands a test adds, run before anything is removed
+
 cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do
@@ -54,6 +56,7 @@ cleanup() {
   if pgrep -f "$T/" >/dev/null 2>&1; then
     pkill -KILL -f "$T/" 2>/dev/null || true
   fi
+  for cmd in "${CLEANUP[@]}"; do eval "$cmd" || true; done
   # A sanitizer report in any program's log fails the test.
   if grep -rlE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
       --include='*.log' "$T" >/dev/null 2>&1; then
@@ -84,7 +87,7 @@ wait_for() {
 
 # start_relay: runs baton-relay on a free port; sets RELAY_URL, RELAY_DATA.
 start_relay() {
-  RELAY_DATA=$T/relay
+  RELAY_DATA=${RELAY_DATA_DIR:-$T/relay}
   mkdir -p "$RELAY_DATA"
   rm -f "$T/relay.port"
   "$RELAY_BIN" serve --listen 127.0.0.1:${RELAY_PORT:-0} \
