@@ -99,14 +99,11 @@ int main(int argc, char **argv)
 		case 's': free(state); state = xstrdup(optarg); break;
 		case 'a': agents = optarg; break;
 		case 'P':
-			if (parse_seconds(optarg, &ping) < 0)
-				usage_error("--ping-interval takes seconds, "
-					    "not '%s'", optarg);
-			break;
 		case 'D':
-			if (parse_seconds(optarg, &dead) < 0)
-				usage_error("--dead-after takes seconds, not "
-					    "'%s'", optarg);
+			if (parse_seconds(optarg, c == 'P' ? &ping : &dead))
+				usage_error("--%s takes seconds, not '%s'",
+					    c == 'P' ? "ping-interval"
+						     : "dead-after", optarg);
 			break;
 		case 'L':
 			level = log_level_parse(optarg);

@@ -106,9 +106,9 @@ int frames_liveness_set(struct frames_liveness *l, unsigned ping_s,
 	if (dead_s)
 		l->dead_s = dead_s;
 	if (l->ping_s > 65535 || l->dead_s > 65535 || l->dead_s <= l->ping_s) {
-		*cause = xasprintf("the dead-peer timeout (%u s) must be longer "
-				   "than the ping interval (%u s)", l->dead_s,
-				   l->ping_s);
+		*cause = xasprintf("the dead-peer timeout (%u s) must be "
+				   "longer than the ping interval (%u s)",
+				   l->dead_s, l->ping_s);
 		return -EINVAL;
 	}
 	memset(&l->policy, 0, sizeof(l->policy));

@@ -567,7 +567,9 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_script(stdin);
 
-	lws_set_log_level(getenv("WS_POKE_LWS_LOG") ? atoi(getenv("WS_POKE_LWS_LOG")) : LLL_ERR, NULL);
+	lws_set_log_level(getenv("WS_POKE_LWS_LOG")
+				  ? atoi(getenv("WS_POKE_LWS_LOG")) : LLL_ERR,
+			  NULL);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
