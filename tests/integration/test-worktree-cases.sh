@@ -100,7 +100,9 @@ $d"
   fi
 }
 
-hosts_before=$(sha256sum </etc/hosts)
+# The symlinks case links to /etc/hosts, which a minimal root may lack.
+hosts_state() { sha256sum </etc/hosts 2>/dev/null || echo "no /etc/hosts"; }
+hosts_before=$(hosts_state)
 REPORT=()
 for c in ignored modes symlinks untracked-tree staged names linked-worktree; do
   dir=$T/cases/$c
@@ -174,7 +176,7 @@ for c in ignored modes symlinks untracked-tree staged names linked-worktree; do
   log "$line"
 done
 
-[ "$(sha256sum </etc/hosts)" = "$hosts_before" ] ||
+[ "$(hosts_state)" = "$hosts_before" ] ||
   problem "/etc/hosts changed during the symlinks case"
 # Nothing was written beside the symlinks case through ../outside.
 [ ! -e "$T/cases/outside" ] || problem "a restore wrote through shared-docs"
