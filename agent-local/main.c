@@ -32,10 +32,16 @@ static const char usage_text[] =
 "coding-agent sessions in your git worktrees, so you can steer them with\n"
 "`baton` and move them to a sandbox and back.\n"
 "\n"
-"  --relay URL        the relay, e.g. ws://127.0.0.1:8080 (env BATON_RELAY)\n"
+"  --relay URL        the relay, e.g. wss://relay.example:8443, or\n"
+"                     ws://127.0.0.1:8080 on this machine (env BATON_RELAY)\n"
 "  --token TOKEN      a machine token from `baton-relay token create\n"
 "                     --kind machine` (env BATON_TOKEN; prefer the env)\n"
 "  --name NAME        this machine's name (default: the host name)\n"
+"  --ca FILE          trust only the CAs in FILE (PEM) for the relay's\n"
+"                     certificate (env BATON_CA; default: the system's)\n"
+"  --insecure         allow plain ws:// to a relay on another machine:\n"
+"                     the token and sessions cross the network readable\n"
+"                     (certificates are still checked for wss://)\n"
 "  --state DIR        where session records live\n"
 "                     (default: $XDG_STATE_HOME/baton-local)\n"
 "  --agents FILE      extra agent profiles (JSON), besides the built-in\n"
@@ -68,6 +74,8 @@ int main(int argc, char **argv)
 		{ "relay", required_argument, NULL, 'r' },
 		{ "token", required_argument, NULL, 't' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "insecure", no_argument, NULL, 'i' },
 		{ "state", required_argument, NULL, 's' },
 		{ "agents", required_argument, NULL, 'a' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -80,6 +88,8 @@ int main(int argc, char **argv)
 	const char *relay = getenv("BATON_RELAY");
 	const char *token = getenv("BATON_TOKEN");
 	const char *name = NULL, *agents = NULL, *log_env = getenv("BATON_LOG");
+	const char *ca = getenv("BATON_CA");
+	bool insecure = false;
 	char *state = NULL, *cause = NULL, host_name[256];
 	struct host_opts ho = { 0 };
 	struct frames_liveness live;
@@ -96,6 +106,8 @@ int main(int argc, char **argv)
 		case 'r': relay = optarg; break;
 		case 't': token = optarg; break;
 		case 'n': name = optarg; break;
+		case 'c': ca = optarg; break;
+		case 'i': insecure = true; break;
 		case 's': free(state); state = xstrdup(optarg); break;
 		case 'a': agents = optarg; break;
 		case 'P':
@@ -145,6 +157,8 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 
 	ho.relay_url = relay;
+	ho.ca_file = ca && ca[0] ? ca : NULL;
+	ho.insecure = insecure;
 	ho.token = token;
 	ho.kind = "local";
 	ho.name = name;
@@ -160,8 +174,9 @@ int main(int argc, char **argv)
 		git_libgit2_shutdown();
 		return EXIT_FAIL;
 	}
-	log_info("local", "machine %s, relay %s, state in %s", name, relay,
-		 state);
+	log_info("local", "machine %s, relay %s%s%s, state in %s", name,
+		 relay, ho.ca_file ? ", CAs from " : "",
+		 ho.ca_file ? ho.ca_file : "", state);
 	rc = daemon_run(&loop, h);
 	free(state);
 	git_libgit2_shutdown();

@@ -32,7 +32,10 @@ static const char usage_text[] =
 "\n"
 "The Baton sandbox daemon, started by the relay's launcher or a container\n"
 "at boot. It takes its settings from the environment only:\n"
-"  BATON_RELAY        the relay URL, e.g. ws://127.0.0.1:8080\n"
+"  BATON_RELAY        the relay URL, e.g. wss://relay.example:8443\n"
+"  BATON_CA           a PEM file of the CAs to trust for the relay's\n"
+"                     certificate (default: the system's)\n"
+"  BATON_INSECURE     1: allow plain ws:// to a relay on another machine\n"
 "  BATON_TOKEN        its machine credential\n"
 "  BATON_MACHINE      its machine record id\n"
 "  BATON_GENERATION   its generation (a new container is a new one)\n"
@@ -314,6 +317,7 @@ int main(int argc, char **argv)
 {
 	const char *log_env = getenv("BATON_LOG");
 	const char *timeout_env = getenv("BATON_SETUP_TIMEOUT");
+	const char *ca, *insecure;
 	struct sandbox sb = { 0 };
 	struct host_opts ho = { 0 };
 	struct host *h = NULL;
@@ -340,6 +344,10 @@ int main(int argc, char **argv)
 		log_threshold = log_level_parse(log_env);
 
 	ho.relay_url = need_env("BATON_RELAY");
+	ca = getenv("BATON_CA");
+	ho.ca_file = ca && ca[0] ? ca : NULL;
+	insecure = getenv("BATON_INSECURE");
+	ho.insecure = insecure && insecure[0] && strcmp(insecure, "0");
 	ho.token = need_env("BATON_TOKEN");
 	ho.machine = need_env("BATON_MACHINE");
 	ho.generation = need_env("BATON_GENERATION");
@@ -372,9 +380,10 @@ int main(int argc, char **argv)
 		free(cause);
 		return 1;
 	}
-	log_info("sandbox", "machine %s generation %s, workspace %s",
-		 ho.machine, ho.generation,
-		 sb.workspace);
+	log_info("sandbox", "machine %s generation %s, relay %s%s%s, "
+		 "workspace %s", ho.machine, ho.generation, ho.relay_url,
+		 ho.ca_file ? ", CAs from " : "",
+		 ho.ca_file ? ho.ca_file : "", sb.workspace);
 	rc = daemon_run(&loop, h);
 	free(state);
 	free(sb.workspace);

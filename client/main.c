@@ -79,6 +79,8 @@ struct client {
 	/* global options */
 	const char *url;
 	const char *token;
+	const char *ca_file;	/* CAs for wss://; NULL: the system's */
+	bool insecure;		/* ws:// beyond loopback allowed */
 	bool json;
 	long timeout_s;		/* -1: the command's default; 0: none */
 	int log_level;
@@ -105,6 +107,7 @@ struct client {
 	bool welcomed;
 	bool outage;		/* a loss was reported, not yet mended */
 	bool in_flight;		/* a request not safe to repeat is out */
+	char *last_close;	/* why the last attempt failed, or NULL */
 
 	/* output streams (tail, attach) */
 	uint64_t last_seq;	/* highest transcript seq written (--from) */
@@ -164,8 +167,15 @@ static void usage(FILE *f)
 "  stop SID              stop a session\n"
 "\n"
 "Options (anywhere on the line; `--` ends them):\n"
-"  --relay URL           the relay, ws://HOST:PORT (default $BATON_RELAY,\n"
-"                        else " DEFAULT_RELAY ")\n"
+"  --relay URL           the relay, wss://HOST:PORT, or ws://HOST:PORT on\n"
+"                        this machine (default $BATON_RELAY, else\n"
+"                        " DEFAULT_RELAY ")\n"
+"  --ca FILE             trust only the CAs in FILE (PEM) for the relay's\n"
+"                        certificate (default $BATON_CA, else the\n"
+"                        system's CA store)\n"
+"  --insecure            allow plain ws:// to a relay on another machine;\n"
+"                        the token and the session cross the network\n"
+"                        readable (wss:// certificates are still checked)\n"
 "  --token TOKEN         a client token (default $BATON_TOKEN; prefer the\n"
 "                        variable: other users can read arguments in ps)\n"
 "  --json                print JSON on stdout: status and start print the\n"
@@ -185,6 +195,7 @@ static void usage(FILE *f)
 "Environment:\n"
 "  BATON_RELAY           the relay URL when --relay is not given\n"
 "  BATON_TOKEN           the client token when --token is not given\n"
+"  BATON_CA              the CA file when --ca is not given\n"
 "\n"
 "Exit status:\n"
 "  0  success (also: tail --follow or attach ended by a signal, detach)\n"
@@ -193,7 +204,8 @@ static void usage(FILE *f)
 "  3  no token, or the relay refused it\n"
 "  4  no such session or machine\n"
 "  5  unavailable: the machine is offline, try later\n"
-"  6  no answer from the relay in time, or it cannot be reached\n"
+"  6  no answer from the relay in time, or it cannot be reached (also\n"
+"     when its certificate is refused; the message says why)\n"
 "  130  interrupted\n", f);
 }
 
@@ -1054,6 +1066,12 @@ static void on_close(struct link *l, const char *reason, void *arg)
 	if (c->finishing)
 		return;
 	log_info("client", "connection to the relay: %s", reason);
+	free(c->last_close);
+	c->last_close = xstrdup(reason);
+	if (link_cert_refused(l)) {
+		client_fail(c, EXIT_TIMEOUT, "%s: %s", c->url, reason);
+		return;
+	}
 	if (c->in_flight) {
 		client_fail(c, EXIT_TIMEOUT, "lost the relay at %s before it "
 			    "answered (%s); it may have done it: check with "
@@ -1076,9 +1094,14 @@ static void on_close(struct link *l, const char *reason, void *arg)
 static void on_timeout(uv_timer_t *t)
 {
 	struct client *c = t->data;
+	bool told = c->last_close && !c->connected_once;
 
 	client_fail(c, EXIT_TIMEOUT, "no answer from the relay at %s within "
-		    "%ld s; is baton-relay running?", c->url, c->timeout_s);
+		    "%ld s%s%s%s; is baton-relay running%s?", c->url,
+		    c->timeout_s, told ? " (last attempt: " : "",
+		    told ? c->last_close : "", told ? ")" : "",
+		    link_url_tls(c->url) ? ""
+		    : ", and serving ws:// rather than wss://");
 }
 
 /* Ends a stream quietly on a signal, anything else as interrupted. */
@@ -1406,6 +1429,7 @@ static int parse_args(struct client *c, int argc, char **argv)
 
 	c->url = getenv("BATON_RELAY");
 	c->token = getenv("BATON_TOKEN");
+	c->ca_file = getenv("BATON_CA");
 	c->timeout_s = -1;
 	for (int i = 1; i < argc && r < 0; i++) {
 		const char *a = argv[i];
@@ -1426,6 +1450,12 @@ static int parse_args(struct client *c, int argc, char **argv)
 			r = EXIT_OK;
 		} else if (!strcmp(a, "--json")) {
 			c->json = true;
+		} else if (!strcmp(a, "--insecure")) {
+			c->insecure = true;
+		} else if ((m = opt_value(argc, argv, &i, "--ca",
+					  &value)) != 0) {
+			r = m < 0 ? EXIT_USAGE : -1;
+			c->ca_file = value;
 		} else if ((m = opt_value(argc, argv, &i, "--relay",
 					  &value)) != 0) {
 			r = m < 0 ? EXIT_USAGE : -1;
@@ -1479,6 +1509,8 @@ static int parse_args(struct client *c, int argc, char **argv)
 
 	if (c->url == NULL || c->url[0] == '\0')
 		c->url = DEFAULT_RELAY;
+	if (c->ca_file != NULL && c->ca_file[0] == '\0')
+		c->ca_file = NULL;
 	if (c->token == NULL || c->token[0] == '\0') {
 		fputs("baton: no token; set BATON_TOKEN (or pass --token); "
 		      "create one with `baton-relay token create --user NAME "
@@ -1503,6 +1535,8 @@ static int client_run(struct client *c)
 	};
 	struct link_opts opts = {
 		.url = c->url,
+		.ca_file = c->ca_file,
+		.insecure = c->insecure,
 		.reconnect = true,
 		.backoff_max_ms = BACKOFF_MAX_MS,
 		.cb = &cb,
@@ -1562,6 +1596,7 @@ static void client_clear(struct client *c)
 {
 	free(c->dir);
 	free(c->input_ids);
+	free(c->last_close);
 	buf_free(&c->text);
 	buf_free(&c->pending);
 }

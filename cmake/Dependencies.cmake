@@ -14,7 +14,8 @@ set(_baton_deps
   "libcjson|libcjson-dev|cjson"
   "libgit2|libgit2-dev|git2"
   "libsodium|libsodium-dev|sodium"
-  "sqlite3|libsqlite3-dev|sqlite3")
+  "sqlite3|libsqlite3-dev|sqlite3"
+  "libcrypto|libssl-dev|crypto")
 if(BATON_TESTS)
   list(APPEND _baton_deps "cmocka|libcmocka-dev|cmocka")
 endif()
@@ -51,4 +52,17 @@ if(NOT BATON_LWS_EVLIB_UV)
   message(FATAL_ERROR
     "The libwebsockets libuv plugin (libwebsockets-evlib_uv.so) is missing. "
     "Install it: apt-get install libwebsockets-evlib-uv")
+endif()
+
+# TLS: lws must speak it, with OpenSSL, whose libcrypto common/tls.c uses to
+# check certificate files and to name why a certificate was refused.
+set(CMAKE_REQUIRED_INCLUDES ${DEP_lws_INCLUDE_DIRS})
+check_symbol_exists(LWS_WITH_TLS "lws_config.h" BATON_LWS_HAS_TLS)
+check_symbol_exists(LWS_WITH_MBEDTLS "lws_config.h" BATON_LWS_HAS_MBEDTLS)
+unset(CMAKE_REQUIRED_INCLUDES)
+if(NOT BATON_LWS_HAS_TLS OR BATON_LWS_HAS_MBEDTLS)
+  message(FATAL_ERROR
+    "libwebsockets was built without TLS or with mbedTLS; Baton needs its "
+    "OpenSSL flavour for wss://. Use Debian's libwebsockets-dev 4.1 or "
+    "rebuild it with -DLWS_WITH_SSL=ON and OpenSSL")
 endif()

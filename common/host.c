@@ -92,6 +92,7 @@ struct host {
 	struct buf scratch;	/* a chunk read back from the outbox */
 	bool out_full;		/* the outbox refused a chunk */
 	bool welcomed;
+	bool cert_warned;	/* a refused certificate was logged as such */
 	bool stopping;
 	bool paused;
 	uv_timer_t flow;
@@ -1128,6 +1129,7 @@ static void handle_welcome(struct host *h, const struct proto_msg *m)
 	log_info("host", "registered with the relay as %s %s",
 		 h->kind, h->name ? h->name : h->machine);
 	h->welcomed = true;
+	h->cert_warned = false;
 	link_healthy(h->link);
 	outbox_rewind(h->out);
 	pump(h, false);
@@ -1267,11 +1269,17 @@ static void on_close(struct link *l, const char *reason, void *arg)
 {
 	struct host *h = arg;
 
-	if (h->welcomed)
+	if (h->welcomed) {
 		log_warn("host", "lost the relay (%s); reconnecting", reason);
-	else
+	} else if (link_cert_refused(l) && !h->cert_warned) {
+		/* a warning once; every retry after it is only info */
+		log_warn("host", "cannot reach the relay (%s); retrying",
+			 reason);
+		h->cert_warned = true;
+	} else {
 		log_info("host", "cannot reach the relay (%s); retrying",
 			 reason);
+	}
 	h->welcomed = false;
 
 	/* A restore waiting for objects cannot finish on this link. */
@@ -1324,6 +1332,8 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	records_load(h);
 
 	lo.url = opts->relay_url;
+	lo.ca_file = opts->ca_file;
+	lo.insecure = opts->insecure;
 	lo.liveness = opts->liveness;
 	lo.reconnect = true;
 	lo.cb = &host_link_cb;

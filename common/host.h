@@ -41,6 +41,8 @@ struct host_ops {
 
 struct host_opts {
 	const char *relay_url;
+	const char *ca_file;		/* CAs for wss://; NULL: system's */
+	bool insecure;			/* allow ws:// beyond loopback */
 	const char *token;
 	const char *kind;		/* "local" or "sandbox" */
 	const char *name;		/* local: the machine's name */

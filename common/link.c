@@ -6,6 +6,7 @@
 #include "link.h"
 #include "frames.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -14,6 +15,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 
 #define BACKOFF_MIN_MS 200
@@ -26,6 +28,11 @@ struct link {
 	char *host;
 	char *path;
 	int port;
+	bool tls;		/* wss:// */
+	bool insecure;		/* ws:// beyond loopback allowed */
+	char *ca_file;		/* CAs to trust instead of the system's */
+	bool cert_refused;	/* the last attempt refused the certificate */
+	char *cert_why;		/* why, and what to do */
 	char addr[INET6_ADDRSTRLEN];
 	struct link_callbacks cb;
 	void *arg;
@@ -46,25 +53,26 @@ struct link {
 
 static void link_schedule(struct link *l);
 
+bool link_url_tls(const char *url)
+{
+	return !strncmp(url, "wss://", 6);
+}
+
 int link_parse_url(const char *url, char **host, int *port, char **path,
 		   char **cause)
 {
+	bool tls = link_url_tls(url);
 	const char *p, *host_end;
 	size_t host_len;
-	long n = 80;
+	long n = tls ? 443 : 80;
 
-	if (!strncmp(url, "wss://", 6)) {
-		*cause = xasprintf("%s: wss:// needs TLS, which this version "
-				   "does not speak yet; use ws:// to a relay "
-				   "on this machine", url);
-		return -EPROTONOSUPPORT;
-	}
-	if (strncmp(url, "ws://", 5)) {
-		*cause = xasprintf("%s: the relay URL must start with ws://, "
-				   "as in ws://127.0.0.1:8080", url);
+	if (!tls && strncmp(url, "ws://", 5)) {
+		*cause = xasprintf("%s: the relay URL must start with ws:// or "
+				   "wss://, as in ws://127.0.0.1:8080 or "
+				   "wss://relay.example:8443", url);
 		return -EINVAL;
 	}
-	p = url + 5;
+	p = url + (tls ? 6 : 5);
 	if (*p == '[') {
 		host_end = strchr(++p, ']');
 		if (host_end == NULL)
@@ -95,8 +103,82 @@ int link_parse_url(const char *url, char **host, int *port, char **path,
 	return 0;
 bad:
 	*cause = xasprintf("%s: cannot read host and port; expected "
-			   "ws://HOST:PORT, as in ws://127.0.0.1:8080", url);
+			   "%s://HOST:PORT, as in %s", url, tls ? "wss" : "ws",
+			   tls ? "wss://relay.example:8443"
+			       : "ws://127.0.0.1:8080");
 	return -EINVAL;
+}
+
+bool link_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return false;
+}
+
+int link_check_url(const char *url, bool insecure, char **cause)
+{
+	char *host = NULL, *path = NULL;
+	int port, r;
+
+	r = link_parse_url(url, &host, &port, &path, cause);
+	if (r == 0 && !link_url_tls(url) && !insecure &&
+	    !link_host_is_loopback(host)) {
+		*cause = xasprintf("%s: plain ws:// would carry the token and "
+				   "the sessions in clear text to another "
+				   "machine; use wss:// (the relay serves it "
+				   "with --tls-cert and --tls-key), or pass "
+				   "--insecure (baton-sandbox: "
+				   "BATON_INSECURE=1) if every network on "
+				   "the way is trusted", url);
+		r = -EPERM;
+	}
+	free(host);
+	free(path);
+	return r;
+}
+
+/* Remembers why the relay's certificate was refused, in words that say
+ * what would mend it. */
+static void note_refusal(struct link *l, void *x509_store_ctx)
+{
+	char what[128];
+
+	l->cert_refused = true;
+	free(l->cert_why);
+	switch (tls_refusal_of(x509_store_ctx, what, sizeof(what))) {
+	case TLS_REFUSED_UNTRUSTED:
+		l->cert_why = xasprintf("the relay's certificate is not "
+					"trusted (%s); if the relay's own CA "
+					"signed it, give that CA's certificate "
+					"with --ca FILE (or BATON_CA)", what);
+		break;
+	case TLS_REFUSED_NAME:
+		l->cert_why = xasprintf("the relay's certificate is not made "
+					"out for %s (%s); connect with a name "
+					"or address the certificate lists, or "
+					"give the relay a certificate for %s",
+					l->host, what, l->host);
+		break;
+	case TLS_REFUSED_DATES:
+		l->cert_why = xasprintf("the relay's certificate is outside "
+					"its validity dates (%s); check this "
+					"machine's clock, or renew the "
+					"certificate", what);
+		break;
+	default:
+		l->cert_why = xasprintf("the relay's certificate was refused "
+					"(%s)", what);
+		break;
+	}
 }
 
 static void set_reason(struct link *l, const char *why)
@@ -186,12 +268,35 @@ static int link_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			lws_callback_on_writable(wsi);
 		break;
 
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		/* user is OpenSSL's X509_STORE_CTX, len its preverify_ok */
+		if (len != 0 && tls_check_peer_name(user, l->host) < 0) {
+			note_refusal(l, user);
+			return 1;	/* fail the handshake */
+		}
+		if (len == 0 && !l->cert_refused)
+			note_refusal(l, user);
+		break;
+
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (l->wsi == wsi || l->wsi == NULL) {
-			char why[160];
+			char why[640];
 
-			snprintf(why, sizeof(why), "cannot connect: %s",
-				 in ? (const char *)in : "unknown error");
+			if (l->cert_refused)
+				snprintf(why, sizeof(why), "cannot connect: %s",
+					 l->cert_why);
+			else if (l->tls && in &&
+				 !strncmp(in, "connect SSL", 11))
+				/* lws's words for it name no reason */
+				snprintf(why, sizeof(why), "cannot connect: "
+					 "the TLS handshake failed; does the "
+					 "relay at %s:%d serve wss:// (it "
+					 "needs --tls-cert and --tls-key)?",
+					 l->host, l->port);
+			else
+				snprintf(why, sizeof(why), "cannot connect: %s",
+					 in ? (const char *)in
+					    : "unknown error");
 			link_lost(l, why);
 		}
 		break;
@@ -228,7 +333,10 @@ static void link_connect(struct link *l)
 	ci.protocol = PROTO_SUBPROTOCOL;
 	ci.retry_and_idle_policy = &l->live.policy;
 	ci.pwsi = &l->wsi;
+	if (l->tls)
+		ci.ssl_connection = LCCSCF_USE_SSL;
 	l->wsi = NULL;
+	l->cert_refused = false;
 	if (lws_client_connect_via_info(&ci) == NULL && !l->stopping) {
 		l->wsi = NULL;
 		link_lost(l, "cannot start a connection");
@@ -261,6 +369,15 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 		uv_ip4_name((struct sockaddr_in *)res->ai_addr, l->addr,
 			    sizeof(l->addr));
 	uv_freeaddrinfo(res);
+	if (!l->tls && !l->insecure && !link_host_is_loopback(l->addr)) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "%s is %s, not this machine: plain "
+			 "ws:// is only for loopback; use wss:// or "
+			 "--insecure", l->host, l->addr);
+		link_lost(l, why);
+		return;
+	}
 	link_connect(l);
 }
 
@@ -316,9 +433,20 @@ int link_new(uv_loop_t *loop, const struct link_opts *opts,
 		l->live = *opts->liveness;
 	else if ((r = frames_liveness_init(&l->live, cause)) < 0)
 		goto fail;
+	r = link_check_url(opts->url, opts->insecure, cause);
+	if (r < 0)
+		goto fail;
 	r = link_parse_url(opts->url, &l->host, &l->port, &l->path, cause);
 	if (r < 0)
 		goto fail;
+	l->tls = link_url_tls(opts->url);
+	l->insecure = opts->insecure;
+	if (l->tls && opts->ca_file) {
+		r = tls_check_ca(opts->ca_file, cause);
+		if (r < 0)
+			goto fail;
+		l->ca_file = xstrdup(opts->ca_file);
+	}
 	l->loop = loop;
 	l->cb = *opts->cb;
 	l->arg = opts->arg;
@@ -334,11 +462,18 @@ int link_new(uv_loop_t *loop, const struct link_opts *opts,
 	info.user = l;
 	info.gid = -1;
 	info.uid = -1;
+	if (l->tls) {
+		/* with a CA file, trust only its CAs (as curl --cacert) */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.client_ssl_ca_filepath = l->ca_file;
+		if (l->ca_file)
+			info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	}
 	l->ctx = lws_create_context(&info);
 	if (l->ctx == NULL) {
-		*cause = xstrdup("cannot start libwebsockets on libuv; is "
-				 "the libwebsockets-evlib-uv package "
-				 "installed?");
+		*cause = xasprintf("cannot start libwebsockets on libuv%s; is "
+				   "the libwebsockets-evlib-uv package "
+				   "installed?", l->tls ? " with TLS" : "");
 		r = -ENOTSUP;
 		goto fail;
 	}
@@ -350,6 +485,7 @@ int link_new(uv_loop_t *loop, const struct link_opts *opts,
 fail:
 	free(l->host);
 	free(l->path);
+	free(l->ca_file);
 	free(l);
 	return r;
 }
@@ -357,6 +493,11 @@ fail:
 bool link_connected(const struct link *l)
 {
 	return l->open;
+}
+
+bool link_cert_refused(const struct link *l)
+{
+	return l->cert_refused;
 }
 
 void link_healthy(struct link *l)
@@ -431,6 +572,8 @@ void link_free(struct link *l)
 	frame_queue_clear(&l->out);
 	frame_rx_free(&l->in);
 	free(l->close_reason);
+	free(l->cert_why);
+	free(l->ca_file);
 	free(l->host);
 	free(l->path);
 	free(l);

@@ -7,6 +7,12 @@
  * exponential backoff (capped, with jitter) unless it was told to stop.
  * Messages queued while disconnected are dropped: the owner resends what
  * matters after the next hello.
+ *
+ * wss:// URLs are spoken over TLS: the relay's certificate chain and its
+ * host name are verified against the system's CA store, or against only
+ * the CAs in link_opts.ca_file. Plain ws:// carries the token in clear
+ * text, so it is allowed only to a loopback address unless the owner sets
+ * link_opts.insecure.
  */
 #ifndef BATON_LINK_H
 #define BATON_LINK_H
@@ -32,7 +38,9 @@ struct link_callbacks {
 };
 
 struct link_opts {
-	const char *url;		/* ws://HOST:PORT[/PATH] */
+	const char *url;		/* ws:// or wss://HOST:PORT[/PATH] */
+	const char *ca_file;		/* PEM CAs to trust; NULL: system */
+	bool insecure;			/* allow ws:// beyond loopback */
 	bool reconnect;			/* retry after a close */
 	unsigned backoff_max_ms;	/* 0: default (10 s) */
 	/* ping and dead-peer times; NULL: defaults and the environment */
@@ -41,10 +49,19 @@ struct link_opts {
 	void *arg;
 };
 
-/* Parses the URL and starts connecting; *cause explains a bad URL. */
+/*
+ * Parses the URL and starts connecting; *cause explains a bad URL, a URL
+ * the rules refuse (link_check_url) or an unreadable CA file.
+ */
 int link_new(uv_loop_t *loop, const struct link_opts *opts,
 	     struct link **out, char **cause);
 bool link_connected(const struct link *l);
+/*
+ * The last attempt failed because the relay's certificate was refused
+ * (on_close said why). Retrying cannot mend that until the certificate or
+ * the trusted CAs change.
+ */
+bool link_cert_refused(const struct link *l);
 /*
  * The owner says the connection works (the relay welcomed it): the next
  * retry starts from the shortest delay again. Until then every retry
@@ -68,8 +85,20 @@ void link_drop(struct link *l, const char *why);
 void link_shutdown(struct link *l);
 void link_free(struct link *l);
 
-/* Splits ws://HOST:PORT/PATH; caller frees host and path. */
+/*
+ * Splits ws://HOST:PORT/PATH or wss://HOST:PORT/PATH (the port defaults
+ * to 80 and 443); caller frees host and path.
+ */
 int link_parse_url(const char *url, char **host, int *port, char **path,
 		   char **cause);
+/* The URL asks for TLS (wss://). */
+bool link_url_tls(const char *url);
+/* HOST (no brackets) is localhost, in 127.0.0.0/8, or ::1. */
+bool link_host_is_loopback(const char *host);
+/*
+ * The URL parses, and is wss://, or ws:// to a loopback host, or insecure
+ * is set. 0, or negative with *cause saying why and what to do instead.
+ */
+int link_check_url(const char *url, bool insecure, char **cause);
 
 #endif

@@ -31,6 +31,8 @@ struct launcher {
 	uv_loop_t *loop;
 	char *bin;
 	char *data_dir;
+	char *ca_file;		/* BATON_CA for sandboxes, or NULL */
+	bool insecure;		/* BATON_INSECURE=1 for sandboxes */
 	launcher_exit_cb on_exit;
 	void *arg;
 	struct sandbox_proc *procs;
@@ -48,6 +50,14 @@ struct launcher *launcher_new(uv_loop_t *loop, const char *sandbox_bin,
 	l->on_exit = on_exit;
 	l->arg = arg;
 	return l;
+}
+
+void launcher_set_trust(struct launcher *l, const char *ca_file,
+			bool insecure)
+{
+	free(l->ca_file);
+	l->ca_file = ca_file ? xstrdup(ca_file) : NULL;
+	l->insecure = insecure;
 }
 
 static void unlink_proc(struct launcher *l, struct sandbox_proc *sp)
@@ -134,6 +144,10 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 	env[n++] = env_entry("BATON_MACHINE", m->id);
 	env[n++] = env_entry("BATON_GENERATION", gen);
 	env[n++] = env_entry("BATON_WORKSPACE", workspace);
+	if (l->ca_file)
+		env[n++] = env_entry("BATON_CA", l->ca_file);
+	if (l->insecure)
+		env[n++] = env_entry("BATON_INSECURE", "1");
 	if (getenv("BATON_LOG"))
 		env[n++] = env_entry("BATON_LOG", getenv("BATON_LOG"));
 	/* fault injection for the crash tests (common/crash.h) */
@@ -243,5 +257,6 @@ void launcher_free(struct launcher *l)
 		return;
 	free(l->bin);
 	free(l->data_dir);
+	free(l->ca_file);
 	free(l);
 }

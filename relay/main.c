@@ -4,7 +4,9 @@
  */
 #define _GNU_SOURCE
 #include "relay.h"
+#include "link.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -35,8 +37,19 @@ static const char usage_text[] =
 "\n"
 "serve options:\n"
 "  --listen ADDR:PORT   address to listen on, e.g. 127.0.0.1:8080\n"
-"                       (port 0 picks a free port)\n"
+"                       (port 0 picks a free port); without TLS it must\n"
+"                       be loopback (127.0.0.0/8, ::1, localhost)\n"
 "  --data DIR           where records, transcripts and objects live\n"
+"  --tls-cert FILE      serve wss:// with this certificate (PEM, the\n"
+"                       server's first, then intermediates); it must\n"
+"                       name the address clients and sandboxes use\n"
+"  --tls-key FILE       the certificate's private key (PEM, unencrypted)\n"
+"  --ca FILE            the CA file (PEM) the sandboxes trust for the\n"
+"                       relay's certificate (default: their system's)\n"
+"  --insecure           serve plain ws:// on an address that is not\n"
+"                       loopback: tokens and sessions cross the network\n"
+"                       readable. Only behind a TLS proxy or on a\n"
+"                       network you trust\n"
 "  --sandbox-bin PATH   the baton-sandbox program the launcher starts\n"
 "                       (default: next to baton-relay)\n"
 "  --port-file FILE     write the port listened on to FILE\n"
@@ -98,6 +111,48 @@ static int split_listen(const char *listen, char **host, int *port)
 	return 0;
 }
 
+/* The address sandboxes on this machine reach a listen address at. */
+static const char *local_address(const char *host)
+{
+	if (!strcmp(host, "0.0.0.0"))
+		return "127.0.0.1";
+	if (!strcmp(host, "::"))
+		return "::1";
+	return host;
+}
+
+/*
+ * Checks the TLS files and the address rule before anything starts:
+ * without TLS, only loopback unless insecure. Exits with a message that
+ * says what to do.
+ */
+static void serve_check_tls(const char *host, const char *cert,
+			    const char *key, const char *ca, bool insecure)
+{
+	char *cause = NULL;
+
+	if ((cert == NULL) != (key == NULL))
+		usage_error("%s", "--tls-cert and --tls-key go together: give "
+			    "the certificate and its private key");
+	if (cert == NULL && !insecure && !link_host_is_loopback(host))
+		usage_error("refusing to listen on %s without TLS: tokens and "
+			    "sessions would cross the network readable; give "
+			    "--tls-cert FILE and --tls-key FILE, or --insecure "
+			    "if a TLS proxy in front of the relay or a "
+			    "trusted network protects it, or listen on "
+			    "127.0.0.1", host);
+	if (cert && tls_check_pair(cert, key, &cause) < 0) {
+		fprintf(stderr, "baton-relay: %s\n", cause);
+		free(cause);
+		exit(EXIT_FAIL);
+	}
+	if (ca && tls_check_ca(ca, &cause) < 0) {
+		fprintf(stderr, "baton-relay: --ca: %s\n", cause);
+		free(cause);
+		exit(EXIT_FAIL);
+	}
+}
+
 /* Sandboxes the launcher starts inherit the relay's liveness times. */
 static void liveness_export(const struct frames_liveness *l)
 {
@@ -145,13 +200,20 @@ static int serve(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "ping-interval", required_argument, NULL, 'P' },
 		{ "dead-after", required_argument, NULL, 'D' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "ca", required_argument, NULL, 'A' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *listen = NULL, *data = NULL, *port_file = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL, *ca = NULL;
+	struct server_opts so = { 0 };
 	unsigned ping = 0, dead = 0;
 	char *sandbox_bin = NULL, *host = NULL, *cause = NULL;
-	char *data_abs = NULL;
+	char *data_abs = NULL, *ca_abs = NULL;
+	bool insecure = false;
 	struct serve_state st;
 	struct relay *r = &st.relay;
 	uv_loop_t loop;
@@ -164,6 +226,10 @@ static int serve(int argc, char **argv)
 		case 's': free(sandbox_bin); sandbox_bin = xstrdup(optarg);
 			  break;
 		case 'p': port_file = optarg; break;
+		case 'C': tls_cert = optarg; break;
+		case 'K': tls_key = optarg; break;
+		case 'A': ca = optarg; break;
+		case 'I': insecure = true; break;
 		case 'P':
 		case 'D':
 			if (parse_seconds(optarg, c == 'P' ? &ping : &dead))
@@ -198,6 +264,10 @@ static int serve(int argc, char **argv)
 		free(sandbox_bin);
 		sandbox_bin = abs;
 	}
+	serve_check_tls(host, tls_cert, tls_key, ca, insecure);
+	/* Sandboxes run in other folders: give them absolute paths. */
+	if (ca && (ca_abs = realpath(ca, NULL)) == NULL)
+		usage_error("--ca %s: %s", ca, strerror(errno));
 
 	memset(&st, 0, sizeof(st));
 	if (frames_liveness_init(&r->live, &cause) < 0 ||
@@ -220,13 +290,24 @@ static int serve(int argc, char **argv)
 	r->bus = bus_new();
 	r->launcher = launcher_new(&loop, sandbox_bin, data_abs,
 				   relay_sandbox_exited, r);
-	if (server_start(r, host, port, &bound, &cause) < 0) {
+	/* plain ws:// beyond loopback only where --insecure let us serve it */
+	launcher_set_trust(r->launcher, ca_abs, tls_cert == NULL &&
+			   !link_host_is_loopback(local_address(host)));
+	so.host = host;
+	so.port = port;
+	so.tls_cert = tls_cert;
+	so.tls_key = tls_key;
+	if (server_start(r, &so, &bound, &cause) < 0) {
 		fprintf(stderr, "baton-relay: %s\n", cause);
 		goto out;
 	}
-	r->url = xasprintf(strchr(host, ':') ? "ws://[%s]:%d" : "ws://%s:%d",
-			   !strcmp(host, "0.0.0.0") ? "127.0.0.1" : host,
+	r->url = xasprintf(strchr(host, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+			   tls_cert ? "wss" : "ws", local_address(host),
 			   bound);
+	if (tls_cert == NULL && !link_host_is_loopback(host))
+		log_warn("relay", "serving plain ws:// on %s (--insecure): "
+			 "tokens and sessions cross the network readable",
+			 host);
 	if (port_file) {
 		char text[16];
 		int e;
@@ -268,6 +349,7 @@ out:
 	free(cause);
 	free(sandbox_bin);
 	free(data_abs);
+	free(ca_abs);
 	return rc;
 }
 

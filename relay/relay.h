@@ -49,7 +49,7 @@ struct relay {
 	struct lws_context *lws;
 	struct conn *conns;
 	struct rsession *sessions;
-	char *url;		/* ws://ADDR:PORT for sandboxes */
+	char *url;		/* ws:// or wss://ADDR:PORT for sandboxes */
 	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
 	bool stopping;
@@ -59,7 +59,13 @@ struct relay {
 };
 
 /* server.c */
-int server_start(struct relay *r, const char *host, int port,
+struct server_opts {
+	const char *host;	/* address to listen on */
+	int port;		/* 0: pick a free one */
+	const char *tls_cert;	/* PEM files, checked; NULL: plain ws:// */
+	const char *tls_key;
+};
+int server_start(struct relay *r, const struct server_opts *o,
 		 int *bound_port, char **cause);
 void server_shutdown(struct relay *r);
 void server_free(struct relay *r);
@@ -134,6 +140,13 @@ typedef void (*launcher_exit_cb)(const char *machine_id, int status,
 struct launcher *launcher_new(uv_loop_t *loop, const char *sandbox_bin,
 			      const char *data_dir, launcher_exit_cb on_exit,
 			      void *arg);
+/*
+ * What sandboxes get to reach the relay besides its URL: the CA file to
+ * trust (NULL: the system's store) and whether plain ws:// beyond loopback
+ * is allowed. Both are copied.
+ */
+void launcher_set_trust(struct launcher *l, const char *ca_file,
+			bool insecure);
 /* Starts baton-sandbox for machine m with its credential. */
 int launcher_start(struct launcher *l, const struct store_machine *m,
 		   const char *relay_url, const char *token, char **cause);

@@ -1,6 +1,7 @@
 /*
  * server.c: the relay's WebSocket server: lws on the relay's libuv loop,
- * one struct conn per connection, whole messages handed to relay.c.
+ * one struct conn per connection, whole messages handed to relay.c. With
+ * a certificate and key it serves wss:// only.
  */
 #define _GNU_SOURCE
 #include "relay.h"
@@ -64,12 +65,30 @@ static int serve_http(struct lws *wsi, const char *uri)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/*
+ * The connection of a per-connection callback. Others (TLS setup, HTTP)
+ * pass something else in user, or nothing.
+ */
+static struct conn *conn_of(enum lws_callback_reasons reason, void *user)
+{
+	struct conn **slot = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+		return slot ? *slot : NULL;
+	default:
+		return NULL;
+	}
+}
+
 static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			  void *user, void *in, size_t len)
 {
 	struct relay *r = lws_context_user(lws_get_context(wsi));
 	struct conn **slot = user;
-	struct conn *c = slot ? *slot : NULL;
+	struct conn *c = conn_of(reason, user);
 	int n;
 
 	switch (reason) {
@@ -148,7 +167,7 @@ static const struct lws_protocols relay_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-int server_start(struct relay *r, const char *host, int port,
+int server_start(struct relay *r, const struct server_opts *o,
 		 int *bound_port, char **cause)
 {
 	struct lws_context_creation_info info;
@@ -156,8 +175,8 @@ int server_start(struct relay *r, const char *host, int port,
 	struct lws_vhost *vh;
 
 	memset(&info, 0, sizeof(info));
-	info.port = port;
-	info.iface = host;
+	info.port = o->port;
+	info.iface = o->host;
 	info.protocols = relay_protocols;
 	info.options =
 		LWS_SERVER_OPTION_LIBUV |
@@ -168,16 +187,21 @@ int server_start(struct relay *r, const char *host, int port,
 	info.gid = -1;
 	info.uid = -1;
 	info.vhost_name = "baton";
+	if (o->tls_cert) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = o->tls_cert;
+		info.ssl_private_key_filepath = o->tls_key;
+	}
 	r->lws = lws_create_context(&info);
 	if (r->lws == NULL) {
 		*cause = xasprintf("cannot listen on %s:%d (is the port in "
 				   "use, or the address not on this "
 				   "machine?); is libwebsockets-evlib-uv "
-				   "installed?", host, port);
+				   "installed?", o->host, o->port);
 		return -EADDRNOTAVAIL;
 	}
 	vh = lws_get_vhost_by_name(r->lws, "baton");
-	*bound_port = vh ? lws_get_vhost_listen_port(vh) : port;
+	*bound_port = vh ? lws_get_vhost_listen_port(vh) : o->port;
 	return 0;
 }
 

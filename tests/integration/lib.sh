@@ -85,6 +85,10 @@ wait_for() {
   done
 }
 
+RELAY_ARGS=()	# more options for baton-relay serve (TLS, in test-tls.sh)
+RELAY_SCHEME=ws	# wss when RELAY_ARGS turn TLS on
+LOCAL_ARGS=()	# more options for baton-local
+
 # start_relay: runs baton-relay on a free port; sets RELAY_URL, RELAY_DATA.
 start_relay() {
   RELAY_DATA=${RELAY_DATA_DIR:-$T/relay}
@@ -92,12 +96,12 @@ start_relay() {
   rm -f "$T/relay.port"
   "$RELAY_BIN" serve --listen 127.0.0.1:${RELAY_PORT:-0} \
     --data "$RELAY_DATA" --port-file "$T/relay.port" \
-    --sandbox-bin "$SANDBOX_BIN" >>"$T/relay.log" 2>&1 &
+    --sandbox-bin "$SANDBOX_BIN" "${RELAY_ARGS[@]}" >>"$T/relay.log" 2>&1 &
   RELAY_PID=$!
   PIDS+=("$RELAY_PID")
   wait_for 30 "the relay to listen" test -s "$T/relay.port"
   RELAY_PORT=$(cat "$T/relay.port")
-  RELAY_URL=ws://127.0.0.1:$RELAY_PORT
+  RELAY_URL=$RELAY_SCHEME://127.0.0.1:$RELAY_PORT
 }
 
 stop_relay() {
@@ -115,8 +119,8 @@ start_local() {
   local name=$1 tok=$2
   mkdir -p "$T/home-$name"
   HOME=$T/home-$name BATON_TOKEN=$tok "$LOCAL_BIN" --relay "$RELAY_URL" \
-    --name "$name" --state "$T/state-$name" \
-    --agents "$T/agents.json" >>"$T/local-$name.log" 2>&1 &
+    --name "$name" --state "$T/state-$name" --agents "$T/agents.json" \
+    "${LOCAL_ARGS[@]}" >>"$T/local-$name.log" 2>&1 &
   PIDS+=("$!")
   eval "LOCAL_PID_${name//-/_}=$!"
 }

@@ -1,7 +1,8 @@
 /*
- * test_link.c: unit tests for common/link.c: the relay URL parser, and a
- * link to a port where nothing listens, which must retry with a growing
- * delay and release every handle when shut down.
+ * test_link.c: unit tests for common/link.c: the relay URL parser and the
+ * rule that plain ws:// stays on loopback, and a link (ws:// and wss://)
+ * to a port where nothing listens, which must retry with a growing delay
+ * and release every handle when shut down.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -82,12 +83,148 @@ static void test_parse_defaults(void **state)
 	assert_parses("ws://[fe80::1]/q", "fe80::1", 80, "/q");
 }
 
-/* wss:// is refused with a cause that says TLS is not supported yet. */
+/* wss:// parses like ws://, with 443 as its default port. */
 static void test_parse_wss(void **state)
 {
-	assert_refused("wss://relay.example:443", -EPROTONOSUPPORT, "TLS");
-	assert_refused("wss://127.0.0.1:8080/x", -EPROTONOSUPPORT,
-		       "use ws://");
+	assert_parses("wss://relay.example:8443", "relay.example", 8443, "/");
+	assert_parses("wss://relay.example", "relay.example", 443, "/");
+	assert_parses("wss://relay.example/p", "relay.example", 443, "/p");
+	assert_parses("wss://[::1]:9000/x", "::1", 9000, "/x");
+	assert_parses("wss://127.0.0.1:8080/x", "127.0.0.1", 8080, "/x");
+	assert_refused("wss://", -EINVAL, "wss://HOST:PORT");
+	assert_refused("wss://h:0", -EINVAL, "wss://HOST:PORT");
+	assert_refused("wss://[::1", -EINVAL, "wss://HOST:PORT");
+	assert_refused("WSS://h:1", -EINVAL, "or wss://");
+	assert_refused("https://h:1", -EINVAL, "or wss://");
+}
+
+/* Only wss:// asks for TLS. */
+static void test_url_tls(void **state)
+{
+	assert_true(link_url_tls("wss://relay.example"));
+	assert_false(link_url_tls("ws://relay.example"));
+	assert_false(link_url_tls("WSS://relay.example"));
+	assert_false(link_url_tls("https://relay.example"));
+	assert_false(link_url_tls(""));
+}
+
+/* Loopback is localhost, 127.0.0.0/8 and ::1, literally; nothing else. */
+static void test_loopback(void **state)
+{
+	static const char *const yes[] = {
+		"127.0.0.1", "127.0.0.2", "127.255.255.254", "127.1.2.3",
+		"::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "localhost",
+		"LocalHost",
+	};
+	static const char *const no[] = {
+		"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "126.255.255.255",
+		"192.168.1.1", "::2", "::ffff:10.0.0.1", "fe80::1",
+		"relay.example", "localhost.example", "127.0.0.1.nip.io",
+		"localhost.", "127.1", "", " 127.0.0.1",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+		if (!link_host_is_loopback(yes[i]))
+			fail_msg("\"%s\" should be loopback", yes[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+		if (link_host_is_loopback(no[i]))
+			fail_msg("\"%s\" should not be loopback", no[i]);
+}
+
+/* Asserts link_check_url's answer, and a cause only with a refusal. */
+static void assert_check(const char *url, bool insecure, int want)
+{
+	char *cause = NULL;
+	int r = link_check_url(url, insecure, &cause);
+
+	if (r != want)
+		fail_msg("\"%s\" (insecure %d) gave %d, expected %d: %s", url,
+			 insecure, r, want, cause ? cause : "");
+	if (want == 0) {
+		assert_null(cause);
+		return;
+	}
+	assert_non_null(cause);
+	free(cause);
+}
+
+/*
+ * Plain ws:// is for loopback; beyond it only with insecure. wss:// goes
+ * anywhere. The refusal says why and what to do.
+ */
+static void test_check_url(void **state)
+{
+	char *cause = NULL;
+
+	assert_check("ws://127.0.0.1:8080", false, 0);
+	assert_check("ws://127.0.0.2:8080/x", false, 0);
+	assert_check("ws://localhost:8080", false, 0);
+	assert_check("ws://[::1]:8080", false, 0);
+	assert_check("ws://10.0.0.1:8080", false, -EPERM);
+	assert_check("ws://relay.example", false, -EPERM);
+	assert_check("ws://[::]:8080", false, -EPERM);
+	assert_check("ws://0.0.0.0:8080", false, -EPERM);
+	assert_check("ws://10.0.0.1:8080", true, 0);
+	assert_check("ws://relay.example", true, 0);
+	assert_check("wss://10.0.0.1:8443", false, 0);
+	assert_check("wss://relay.example", false, 0);
+	assert_check("wss://127.0.0.1:8443", false, 0);
+	assert_check("ws://h:0", true, -EINVAL);
+	assert_check("wss://", false, -EINVAL);
+
+	assert_int_equal(link_check_url("ws://10.0.0.1:8080", false, &cause),
+			 -EPERM);
+	if (strncmp(cause, "ws://10.0.0.1:8080: ", 20) ||
+	    !strstr(cause, "clear text") || !strstr(cause, "wss://") ||
+	    !strstr(cause, "--tls-cert") || !strstr(cause, "--insecure"))
+		fail_msg("the refusal does not say why and what to do: %s",
+			 cause);
+	free(cause);
+}
+
+/* link_new refuses what link_check_url refuses, and a CA file it cannot
+ * use, before it connects anywhere. */
+static void test_new_refuses(void **state)
+{
+	static const struct link_callbacks cb = { 0 };
+	struct link_opts opts = { .cb = &cb };
+	struct link *l = NULL;
+	char *cause = NULL;
+	char ca[] = "/tmp/baton-test-ca.XXXXXX";
+	uv_loop_t loop;
+	int fd;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	opts.url = "ws://10.0.0.1:8080";
+	assert_int_equal(link_new(&loop, &opts, &l, &cause), -EPERM);
+	assert_null(l);
+	assert_non_null(strstr(cause, "--insecure"));
+	free(cause);
+	cause = NULL;
+
+	opts.url = "wss://127.0.0.1:8443";
+	opts.ca_file = "/nonexistent/ca.pem";
+	assert_int_equal(link_new(&loop, &opts, &l, &cause), -ENOENT);
+	assert_null(l);
+	if (!strstr(cause, "/nonexistent/ca.pem") ||
+	    !strstr(cause, "CA file"))
+		fail_msg("the cause does not name the CA file: %s", cause);
+	free(cause);
+	cause = NULL;
+
+	fd = mkstemp(ca);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "not a certificate\n", 18), 18);
+	close(fd);
+	opts.ca_file = ca;
+	assert_int_equal(link_new(&loop, &opts, &l, &cause), -EINVAL);
+	assert_null(l);
+	assert_non_null(strstr(cause, "holds no certificate"));
+	free(cause);
+	unlink(ca);
+
+	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 /* Other schemes, and none, are refused with an example of a good URL. */
@@ -156,6 +293,7 @@ struct run {
 	uint64_t closes[MAX_CLOSES];	/* ms after start of each on_close */
 	int nclose;
 	int opens;
+	bool cert_refused;	/* a close said the certificate was refused */
 	bool timed_out;
 };
 
@@ -174,6 +312,8 @@ static void on_close(struct link *l, const char *reason, void *arg)
 	assert_non_null(reason);
 	if (r->nclose < MAX_CLOSES)
 		r->closes[r->nclose] = now_ms() - r->start;
+	if (link_cert_refused(l))
+		r->cert_refused = true;
 	r->nclose++;
 }
 
@@ -201,7 +341,8 @@ static void on_watchdog(uv_timer_t *t)
 
 /* Runs a link to a dead port for run_ms, shuts it down, runs the loop
  * until it has no more work, frees the link and closes the loop. */
-static void run_dead_link(struct run *r, bool reconnect, uint64_t run_ms)
+static void run_dead_link(struct run *r, const char *scheme, bool reconnect,
+			  uint64_t run_ms)
 {
 	static const struct link_callbacks cb = {
 		.on_open = on_open,
@@ -212,7 +353,7 @@ static void run_dead_link(struct run *r, bool reconnect, uint64_t run_ms)
 		.cb = &cb,
 		.arg = r,
 	};
-	char *url = xasprintf("ws://127.0.0.1:%d", dead_port());
+	char *url = xasprintf("%s://127.0.0.1:%d", scheme, dead_port());
 	char *cause = NULL;
 
 	memset(r, 0, sizeof(*r));
@@ -248,7 +389,7 @@ static void test_reconnect_backoff(void **state)
 {
 	struct run r;
 
-	run_dead_link(&r, true, 1500);
+	run_dead_link(&r, "ws", true, 1500);
 	assert_int_equal(r.opens, 0);
 	assert_in_range(r.nclose, 3, 9);
 	for (int i = 1; i < r.nclose && i < MAX_CLOSES; i++) {
@@ -267,9 +408,21 @@ static void test_no_reconnect(void **state)
 {
 	struct run r;
 
-	run_dead_link(&r, false, 800);
+	run_dead_link(&r, "ws", false, 800);
 	assert_int_equal(r.opens, 0);
 	assert_int_equal(r.nclose, 1);
+}
+
+/* A wss:// link (TLS context and all) retries and shuts down the same
+ * way, and a refused TCP connection is not a refused certificate. */
+static void test_tls_dead_port(void **state)
+{
+	struct run r;
+
+	run_dead_link(&r, "wss", true, 1000);
+	assert_int_equal(r.opens, 0);
+	assert_in_range(r.nclose, 2, 8);
+	assert_false(r.cert_refused);
 }
 
 int main(void)
@@ -280,8 +433,13 @@ int main(void)
 		cmocka_unit_test(test_parse_wss),
 		cmocka_unit_test(test_parse_scheme),
 		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_url_tls),
+		cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_check_url),
+		cmocka_unit_test(test_new_refuses),
 		cmocka_unit_test(test_reconnect_backoff),
 		cmocka_unit_test(test_no_reconnect),
+		cmocka_unit_test(test_tls_dead_port),
 	};
 
 	lws_set_log_level(LLL_ERR, NULL);
