@@ -29,6 +29,8 @@
 #define SIG_EMAIL "baton@localhost"
 #define COPY_CHUNK 65536
 #define TREE_ENTRIES_MAX 5000000	/* refuse trees bigger than this */
+#define TREE_DEPTH_MAX 90		/* libgit2 cannot scan past 100 */
+#define NAME_BYTES_MAX 255		/* one path component on disk */
 #define SUFFIX_MAX 1000			/* numbered set-aside names */
 #define SET_ASIDE_REFS "refs/baton/set-aside/"
 
@@ -1122,9 +1124,11 @@ static int tree_check(struct check *c, const git_oid *id, const char *prefix)
 {
 	const char **names = NULL;
 	git_tree *tree = NULL;
-	size_t count;
+	size_t count, depth = 0;
 	int err = -1;
 
+	for (const char *p = prefix; *p; p++)
+		depth += *p == '/';
 	if (git_tree_lookup(&tree, c->repo, id) < 0)
 		return fail_git(c->cause, "the %s folder '%s' is missing or "
 				"damaged; refusing to restore it", c->what,
@@ -1147,9 +1151,14 @@ static int tree_check(struct check *c, const git_oid *id, const char *prefix)
 			bad = fail(c->cause, "the %s path '%s' has %s; "
 				   "refusing to restore it", c->what, path,
 				   why);
-		} else if (strlen(path) >= PATH_MAX / 2) {
+		} else if (strlen(path) >= PATH_MAX / 2 ||
+			   strlen(name) > NAME_BYTES_MAX) {
 			bad = fail(c->cause, "the %s path '%.64s...' is too "
 				   "long", c->what, path);
+		} else if (depth > TREE_DEPTH_MAX) {
+			bad = fail(c->cause, "the %s path '%.64s...' nests "
+				   "more than %d folders deep; refusing it",
+				   c->what, path, TREE_DEPTH_MAX);
 		} else {
 			switch (git_tree_entry_filemode_raw(e)) {
 			case GIT_FILEMODE_TREE: {
@@ -1753,7 +1762,25 @@ static int index_restore(struct restore *r, const git_oid *id)
 	return err;
 }
 
-/* Checks that HEAD and the branch can be restored before any change. */
+/* The length of the longest '/'-separated part of a name. */
+static size_t longest_part(const char *name)
+{
+	size_t longest = 0;
+
+	while (*name) {
+		size_t n = strcspn(name, "/");
+
+		if (n > longest)
+			longest = n;
+		name += n;
+		if (*name == '/')
+			name++;
+	}
+	return longest;
+}
+
+/* Checks that HEAD and the branch can be restored before any change.
+ * (A ref part must leave room for git's ".lock" on disk.) */
 static int head_check(struct restore *r, const struct checkpoint_info *info,
 		      const struct snapshot *cur)
 {
@@ -1777,7 +1804,8 @@ static int head_check(struct restore *r, const struct checkpoint_info *info,
 		goto out;
 	}
 	name = xasprintf("refs/heads/%s", info->branch);
-	if (git_reference_name_is_valid(&valid, name) < 0 || !valid) {
+	if (git_reference_name_is_valid(&valid, name) < 0 || !valid ||
+	    longest_part(info->branch) > NAME_BYTES_MAX - 5) {
 		fail(r->cause, "the checkpoint's branch name '%s' is not "
 		     "valid; refusing it", info->branch);
 		goto out;
