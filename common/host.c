@@ -50,8 +50,6 @@ struct hsession {
 	uint64_t inputs[RECENT_INPUTS];
 	size_t input_next;
 	bool suspending;	/* stopping the agent for a checkpoint */
-	bool stopping;		/* stopping on request: report the exit */
-	uint64_t suspend_epoch;
 	cJSON *suspend_haves;
 	struct resume *resume;	/* restore in progress */
 	struct hsession *next;
@@ -568,7 +566,6 @@ static void handle_suspend(struct host *h, const struct proto_msg *m,
 	}
 	crash_point("source:suspend");
 	s->suspending = true;
-	proto_u64(m->body, "epoch", &s->suspend_epoch);
 	cJSON_Delete(s->suspend_haves);
 	s->suspend_haves = cJSON_Duplicate(
 		cJSON_GetObjectItemCaseSensitive(m->body, "have"), 1);
@@ -1211,7 +1208,6 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 	} else if (!strcmp(m.type, "objects.sent")) {
 		handle_objects_sent(h, s);
 	} else if (!strcmp(m.type, "session.stop") && s->proc) {
-		s->stopping = true;
 		pty_proc_stop(s->proc, STOP_GRACE_MS);
 	} else if (!strcmp(m.type, "session.resize") && s->proc) {
 		int64_t cols = 0, rows = 0;
