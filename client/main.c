@@ -1023,6 +1023,9 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 	else if (!strcmp(m.type, "error") && m.id[0] &&
 		 (!strcmp(m.id, c->req_id) || !strcmp(m.id, c->aux_id)))
 		client_relay_error(c, &m);
+	else if (!strcmp(m.type, "error") && !strcmp(c->cmd->name, "send") &&
+		 m.session && !strcasecmp(m.session, c->sid))
+		client_relay_error(c, &m);	/* the input was refused */
 	else if (!strcmp(m.type, "error"))
 		log_warn("client", "the relay reported: %s",
 			 proto_str(m.body, "message"));

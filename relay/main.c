@@ -1,6 +1,6 @@
 /*
- * main.c: the baton-relay program: `serve` runs the relay, `token create`
- * makes a token (also while the relay runs).
+ * main.c: the baton-relay program: `serve` runs the relay, `token create`,
+ * `token list` and `token revoke` manage tokens (also while it runs).
  */
 #define _GNU_SOURCE
 #include "relay.h"
@@ -16,9 +16,11 @@
 #include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -30,6 +32,9 @@ enum {
 static const char usage_text[] =
 "usage: baton-relay serve --listen ADDR:PORT --data DIR [options]\n"
 "       baton-relay token create --data DIR --user NAME --kind client|machine\n"
+"                                [--scope steer|read] [--expires DURATION]\n"
+"       baton-relay token list --data DIR [--user NAME]\n"
+"       baton-relay token revoke --data DIR ID\n"
 "       baton-relay --help | --version\n"
 "\n"
 "The Baton relay: laptops and sandboxes register with it, clients steer\n"
@@ -61,6 +66,14 @@ static const char usage_text[] =
 "\n"
 "token create prints a new token on stdout; only its hash is stored.\n"
 "Client tokens are for `baton`, machine tokens for `baton-local`.\n"
+"  --scope steer|read   client tokens: steer (default) may do anything;\n"
+"                       read may list, watch and tail sessions but never\n"
+"                       type, start, move, stop or resize them\n"
+"  --expires DURATION   refuse the token after DURATION: N followed by\n"
+"                       s, m, h or d (30m, 12h, 7d); 0 for never (default)\n"
+"token list shows each token's id, user, kind, scope, times and state,\n"
+"never the token. token revoke ID refuses that token from its next\n"
+"connection on; connections already open stay open.\n"
 "\n"
 "Exit status: 0 success, 1 failure (the message says why), 2 usage.\n";
 
@@ -353,18 +366,65 @@ out:
 	return rc;
 }
 
+/* Parses a token lifetime: 0 (never), or N followed by s, m, h or d. */
+static int parse_duration(const char *text, int64_t *seconds)
+{
+	char *end;
+	long long n;
+	int64_t unit;
+
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	if (errno || end == text || n < 0 || text[0] == '-' ||
+	    text[0] == '+')
+		return -1;
+	if (n == 0 && *end == '\0') {
+		*seconds = 0;
+		return 0;
+	}
+	switch (*end) {
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	default: return -1;
+	}
+	if (end[1] != '\0' || n == 0 || n > (long long)(INT32_MAX / unit))
+		return -1;
+	*seconds = (int64_t)n * unit;
+	return 0;
+}
+
+/* Opens the store for a token command, or says why not. */
+static struct store *token_store(const char *data)
+{
+	struct store *s = NULL;
+	char *cause = NULL;
+
+	if (store_open(data, &s, &cause) < 0) {
+		fprintf(stderr, "baton-relay: %s\n", cause);
+		free(cause);
+		return NULL;
+	}
+	return s;
+}
+
 static int token_create(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "kind", required_argument, NULL, 'k' },
+		{ "scope", required_argument, NULL, 's' },
+		{ "expires", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *data = NULL, *user = NULL, *kind = NULL;
+	const char *data = NULL, *user = NULL, *kind = NULL, *scope = NULL;
+	const char *expires = NULL;
+	int64_t lifetime = 0;
 	struct store *s = NULL;
-	char *token = NULL, *cause = NULL;
+	char *token = NULL;
 	int c, e;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -372,25 +432,37 @@ static int token_create(int argc, char **argv)
 		case 'd': data = optarg; break;
 		case 'u': user = optarg; break;
 		case 'k': kind = optarg; break;
+		case 's': scope = optarg; break;
+		case 'e': expires = optarg; break;
 		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
 		default: usage_error("%s", "bad option for token create");
 		}
 	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s' for token create",
+			    argv[optind]);
 	if (data == NULL || user == NULL || kind == NULL)
 		usage_error("%s", "token create needs --data DIR --user NAME "
 			    "--kind client|machine");
 	if (strcmp(kind, "client") && strcmp(kind, "machine"))
 		usage_error("--kind must be client or machine, not '%s'",
 			    kind);
+	if (scope && strcmp(scope, "steer") && strcmp(scope, "read"))
+		usage_error("--scope must be steer or read, not '%s'", scope);
+	if (scope && !strcmp(kind, "machine"))
+		usage_error("%s", "--scope is for client tokens; a machine "
+			    "token has none");
+	if (expires && parse_duration(expires, &lifetime) < 0)
+		usage_error("--expires needs a duration such as 30m, 12h or "
+			    "7d (or 0 for never), not '%s'", expires);
 	if (user[0] == '\0' || strlen(user) > 64)
 		usage_error("%s", "--user needs a name of 1 to 64 bytes");
 
-	if (store_open(data, &s, &cause) < 0) {
-		fprintf(stderr, "baton-relay: %s\n", cause);
-		free(cause);
+	if ((s = token_store(data)) == NULL)
 		return EXIT_FAIL;
-	}
-	e = store_token_create(s, user, kind, &token);
+	e = store_token_create(s, user, kind, scope,
+			       lifetime ? (int64_t)time(NULL) + lifetime : 0,
+			       &token);
 	store_close(s);
 	if (e < 0) {
 		fprintf(stderr, "baton-relay: cannot create a token in %s: "
@@ -403,6 +475,118 @@ static int token_create(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Formats a unix time as UTC (2026-01-31T12:00:00Z), or "-" for 0. */
+static void format_time(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+		snprintf(buf, size, "-");
+	else
+		strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int token_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *data = NULL, *user = NULL;
+	struct store_token *ts = NULL;
+	struct store *s;
+	size_t n = 0;
+	int64_t now = (int64_t)time(NULL);
+	int c, e;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': data = optarg; break;
+		case 'u': user = optarg; break;
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		default: usage_error("%s", "bad option for token list");
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s' for token list",
+			    argv[optind]);
+	if (data == NULL)
+		usage_error("%s", "token list needs --data DIR");
+
+	if ((s = token_store(data)) == NULL)
+		return EXIT_FAIL;
+	e = store_tokens_list(s, user, &ts, &n);
+	store_close(s);
+	if (e < 0) {
+		fprintf(stderr, "baton-relay: cannot list the tokens in %s: "
+			"%s\n", data, e == -EINVAL ? "bad user name" :
+			strerror(-e));
+		return EXIT_FAIL;
+	}
+	printf("%-12s  %-16s  %-7s  %-7s  %-20s  %-20s  %s\n", "ID", "USER",
+	       "KIND", "SCOPE", "CREATED", "EXPIRES", "STATE");
+	for (size_t i = 0; i < n; i++) {
+		char created[32], expires[32];
+		const char *state = ts[i].revoked ? "revoked"
+			: ts[i].expires && ts[i].expires <= now ? "expired"
+			: "active";
+
+		format_time(ts[i].created, created, sizeof(created));
+		format_time(ts[i].expires, expires, sizeof(expires));
+		printf("%-12s  %-16s  %-7s  %-7s  %-20s  %-20s  %s\n",
+		       ts[i].id, ts[i].user, ts[i].kind, ts[i].scope, created,
+		       expires, state);
+	}
+	store_tokens_free(ts, n);
+	return EXIT_OK;
+}
+
+static int token_revoke(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *data = NULL, *id;
+	struct store *s;
+	int c, e;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': data = optarg; break;
+		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+		default: usage_error("%s", "bad option for token revoke");
+		}
+	}
+	if (data == NULL || optind != argc - 1)
+		usage_error("%s", "token revoke needs --data DIR and one ID "
+			    "(from `baton-relay token list`)");
+	id = argv[optind];
+
+	if ((s = token_store(data)) == NULL)
+		return EXIT_FAIL;
+	e = store_token_revoke(s, id);
+	store_close(s);
+	if (e == -ENOENT || e == -EINVAL) {
+		fprintf(stderr, "baton-relay: no token has the id '%s' in %s; "
+			"`baton-relay token list --data %s` shows the ids\n",
+			id, data, data);
+		return EXIT_FAIL;
+	}
+	if (e < 0) {
+		fprintf(stderr, "baton-relay: cannot revoke token %s in %s: "
+			"%s\n", id, data, strerror(-e));
+		return EXIT_FAIL;
+	}
+	printf("revoked token %s; it is refused at its next connection\n",
+	       id);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -411,7 +595,8 @@ int main(int argc, char **argv)
 	if (getenv("BATON_LOG") && log_level_parse(getenv("BATON_LOG")) >= 0)
 		log_threshold = log_level_parse(getenv("BATON_LOG"));
 	if (argc < 2)
-		usage_error("%s", "a command is needed: serve or token create");
+		usage_error("%s", "a command is needed: serve or token "
+			    "create, list or revoke");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
@@ -432,9 +617,15 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "token") && argc > 2 &&
 		   !strcmp(argv[2], "create")) {
 		rc = token_create(argc - 2, argv + 2);
+	} else if (!strcmp(argv[1], "token") && argc > 2 &&
+		   !strcmp(argv[2], "list")) {
+		rc = token_list(argc - 2, argv + 2);
+	} else if (!strcmp(argv[1], "token") && argc > 2 &&
+		   !strcmp(argv[2], "revoke")) {
+		rc = token_revoke(argc - 2, argv + 2);
 	} else {
-		usage_error("unknown command '%s'; use serve or token create",
-			    argv[1]);
+		usage_error("unknown command '%s'; use serve or token create, "
+			    "list or revoke", argv[1]);
 	}
 	git_libgit2_shutdown();
 	return rc;

@@ -380,9 +380,10 @@ static void handle_hello(struct relay *r, struct conn *c,
 	const char *role = proto_str(m->body, "role");
 	const char *token = proto_str(m->body, "token");
 	struct store_machine mach = { 0 };
-	char *user = NULL, *kind = NULL;
+	char *user = NULL, *kind = NULL, *scope = NULL;
 	int64_t version = 0;
 	cJSON *body;
+	int e;
 
 	if (c->role != CONN_NEW) {
 		conn_send_error(c, m->id, NULL, PROTO_E_CONFLICT,
@@ -397,7 +398,19 @@ static void handle_hello(struct relay *r, struct conn *c,
 		conn_close(c, "protocol version mismatch");
 		return;
 	}
-	if (store_token_check(r->store, token, &user, &kind) < 0) {
+	e = store_token_check(r->store, token, &user, &kind, &scope);
+	if (e == -EKEYREVOKED || e == -EKEYEXPIRED) {
+		bool revoked = e == -EKEYREVOKED;
+
+		conn_send_error(c, m->id, NULL, PROTO_E_UNAUTHORIZED,
+				revoked ? "the token was revoked; create a new "
+				"one with `baton-relay token create`"
+				: "the token has expired; create a new one "
+				"with `baton-relay token create`");
+		conn_close(c, revoked ? "revoked token" : "expired token");
+		goto out;
+	}
+	if (e < 0) {
 		conn_send_error(c, m->id, NULL, PROTO_E_UNAUTHORIZED,
 				"the token is not valid for this relay; "
 				"create one with `baton-relay token create`");
@@ -425,11 +438,11 @@ static void handle_hello(struct relay *r, struct conn *c,
 	user = NULL;
 	if (!strcmp(role, "client")) {
 		c->role = CONN_CLIENT;
+		c->read_only = scope && !strcmp(scope, "read");
 	} else {
 		const char *mkind = proto_str(m->body, "kind");
 		const char *name = proto_str(m->body, "name");
 		const char *mid = proto_str(m->body, "machine");
-		int e;
 
 		if (mkind && !strcmp(mkind, "sandbox")) {
 			uint64_t gen = 0;
@@ -506,9 +519,23 @@ out:
 	store_machine_clear(&mach);
 	free(user);
 	free(kind);
+	free(scope);
 }
 
 /* ---- client requests ---- */
+
+#define READ_ONLY_WHY "this token is read-only; it may list, watch and " \
+	"tail sessions, but not type, start, move, stop or resize them; " \
+	"use a token made with `baton-relay token create --scope steer`"
+
+/* Whether a read-only client's message would change a session. */
+static bool steers(const char *type)
+{
+	return !strcmp(type, "session.start") ||
+	       !strcmp(type, "session.move") ||
+	       !strcmp(type, "session.stop") ||
+	       !strcmp(type, "session.resize");
+}
 
 /* The session named in a client's message, if it is the client's. */
 static struct rsession *client_session(struct relay *r, struct conn *c,
@@ -836,6 +863,11 @@ static void handle_client(struct relay *r, struct conn *c,
 {
 	struct rsession *s;
 
+	if (c->read_only && steers(m->type)) {
+		conn_send_error(c, m->id, m->session, PROTO_E_FORBIDDEN,
+				READ_ONLY_WHY);
+		return;
+	}
 	if (!strcmp(m->type, "machines.list")) {
 		handle_machines_list(r, c, m);
 		return;
@@ -1038,7 +1070,8 @@ static int sandbox_launch(struct relay *r, const char *user,
 
 	e = store_machine_sandbox(r->store, user, workspace, 1, &m);
 	if (e == 0)
-		e = store_token_create(r->store, user, "machine", &token);
+		e = store_token_create(r->store, user, "machine", NULL, 0,
+				       &token);
 	if (e < 0)
 		*cause = xasprintf("cannot record a new sandbox: %s",
 				   strerror(-e));
@@ -1582,11 +1615,16 @@ void relay_on_binary(struct relay *r, struct conn *c, const void *data,
 					"no such session");
 			return;
 		}
-		if (b.kind == PROTO_BIN_INPUT)
+		if (b.kind == PROTO_BIN_INPUT && c->read_only) {
+			conn_send_error(c, NULL, id, PROTO_E_FORBIDDEN,
+					"input not delivered: "
+					READ_ONLY_WHY);
+		} else if (b.kind == PROTO_BIN_INPUT) {
 			client_input(r, c, &b, s);
-		else
+		} else {
 			conn_send_error(c, NULL, id, PROTO_E_FORBIDDEN,
 					"clients send only input frames");
+		}
 		return;
 	}
 	s = machine_session(r, c, id);

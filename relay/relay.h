@@ -36,6 +36,7 @@ struct conn {
 	char *machine_id;	/* machines only */
 	char *machine_name;
 	char *machine_kind;	/* "local" or "sandbox" */
+	bool read_only;		/* clients: the token may only watch */
 	bool closing;		/* close after the queue is written */
 	char peer[64];		/* address, for logs */
 	struct conn *next;

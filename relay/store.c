@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define TOKEN_PREFIX "bt_"
 #define TOKEN_BYTES 32
@@ -54,9 +54,15 @@ static const char schema_sql[] =
 	" created INTEGER NOT NULL);"
 	"CREATE TABLE tokens ("
 	" hash TEXT PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
 	" user TEXT NOT NULL REFERENCES users (name),"
 	" kind TEXT NOT NULL CHECK (kind IN ('client', 'machine')),"
-	" created INTEGER NOT NULL);"
+	" scope TEXT NOT NULL CHECK (scope IN ('steer', 'read', 'machine')"
+	" AND (scope = 'machine') = (kind = 'machine')),"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL DEFAULT 0,"
+	" revoked INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX tokens_user ON tokens (user, created);"
 	"CREATE TABLE machines ("
 	" id TEXT PRIMARY KEY,"
 	" user TEXT NOT NULL,"
@@ -101,8 +107,9 @@ static const char schema_sql[] =
 	"CREATE TABLE session_profiles ("
 	" session TEXT PRIMARY KEY,"
 	" profile TEXT NOT NULL);"
-	"PRAGMA user_version = 1;";
+	"PRAGMA user_version = 2;";
 
+#define TOKEN_COLS "id, user, kind, scope, created, expires, revoked"
 #define MACHINE_COLS "id, user, name, kind, state, workspace, generation"
 #define SESSION_COLS "id, user, machine, workspace, agent, worktree, state," \
 	" checkpoint, epoch, seq, exit_status"
@@ -115,6 +122,9 @@ enum query {
 	Q_USER_ADD,
 	Q_TOKEN_ADD,
 	Q_TOKEN_GET,
+	Q_TOKEN_LIST,
+	Q_TOKEN_LIST_ALL,
+	Q_TOKEN_REVOKE,
 	Q_MACHINE_ADD,
 	Q_MACHINE_GET,
 	Q_MACHINE_BY_NAME,
@@ -144,9 +154,15 @@ static const char *const queries[Q_COUNT] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_USER_ADD] = "INSERT INTO users (name, created) VALUES (?1, ?2)"
 		" ON CONFLICT (name) DO NOTHING",
-	[Q_TOKEN_ADD] = "INSERT INTO tokens (hash, user, kind, created)"
-		" VALUES (?1, ?2, ?3, ?4)",
-	[Q_TOKEN_GET] = "SELECT user, kind FROM tokens WHERE hash = ?1",
+	[Q_TOKEN_ADD] = "INSERT INTO tokens (hash, id, user, kind, scope,"
+		" created, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_TOKEN_GET] = "SELECT user, kind, scope, expires, revoked"
+		" FROM tokens WHERE hash = ?1",
+	[Q_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens"
+		" WHERE user = ?1 ORDER BY created, rowid",
+	[Q_TOKEN_LIST_ALL] = "SELECT " TOKEN_COLS " FROM tokens"
+		" ORDER BY user, created, rowid",
+	[Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?1",
 	[Q_MACHINE_ADD] = "INSERT INTO machines (id, user, name, kind, state,"
 		" workspace, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 		" ON CONFLICT DO NOTHING",
@@ -551,7 +567,13 @@ static int db_open(struct store *s, char **cause)
 			goto fail;
 		}
 	}
-	if (version != SCHEMA_VERSION) {
+	if (version > 0 && version < SCHEMA_VERSION) {
+		err = -EPROTO;
+		set_cause(cause, "the data folder %s was made by an older "
+			  "baton-relay (database schema version %ld; this one "
+			  "uses %d); move it aside and start with an empty "
+			  "one", s->dir, version, SCHEMA_VERSION);
+	} else if (version != SCHEMA_VERSION) {
 		err = -EPROTO;
 		set_cause(cause, "the database %s has schema version %ld, and "
 			  "this baton-relay knows version %d; run the "
@@ -707,19 +729,36 @@ static void token_hash(const char *token, char hex[HASH_HEX])
 	sodium_bin2hex(hex, HASH_HEX, h, sizeof(h));
 }
 
+/* Whether scope suits kind; NULL picks the default (steer or machine). */
+static const char *token_scope(const char *kind, const char *scope)
+{
+	if (!strcmp(kind, "machine"))
+		return scope == NULL || !strcmp(scope, "machine") ? "machine"
+								  : NULL;
+	if (scope == NULL || !strcmp(scope, "steer"))
+		return "steer";
+	return !strcmp(scope, "read") ? "read" : NULL;
+}
+
+/* Makes a token; only its hash and a random public id are stored. */
 int store_token_create(struct store *s, const char *user, const char *kind,
-		       char **token)
+		       const char *scope, int64_t expires, char **token)
 {
 	uint8_t raw[TOKEN_BYTES];
 	char b64[sodium_base64_ENCODED_LEN(TOKEN_BYTES,
 			sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	uint8_t idraw[STORE_TOKEN_ID_LEN / 2];
+	char id[STORE_TOKEN_ID_LEN + 1];
 	char hash[HASH_HEX];
 	char *t;
 	int err;
 
 	*token = NULL;
-	if (!valid_user(user) || kind == NULL ||
+	if (!valid_user(user) || kind == NULL || expires < 0 ||
 	    (strcmp(kind, "client") != 0 && strcmp(kind, "machine") != 0))
+		return -EINVAL;
+	scope = token_scope(kind, scope);
+	if (scope == NULL)
 		return -EINVAL;
 
 	randombytes_buf(raw, sizeof(raw));
@@ -729,13 +768,16 @@ int store_token_create(struct store *s, const char *user, const char *kind,
 	sodium_memzero(raw, sizeof(raw));
 	sodium_memzero(b64, sizeof(b64));
 	token_hash(t, hash);
+	/* The public id is random, not derived from the token or its hash. */
+	randombytes_buf(idraw, sizeof(idraw));
+	sodium_bin2hex(id, sizeof(id), idraw, sizeof(idraw));
 
 	err = db_exec(s, Q_BEGIN, "");
 	if (err == 0) {
 		err = db_exec(s, Q_USER_ADD, "si", user, now_s());
 		if (err == 0)
-			err = db_exec(s, Q_TOKEN_ADD, "sssi", hash, user,
-				      kind, now_s());
+			err = db_exec(s, Q_TOKEN_ADD, "sssssii", hash, id,
+				      user, kind, scope, now_s(), expires);
 		err = db_end(s, err);
 	}
 	if (err) {
@@ -747,14 +789,17 @@ int store_token_create(struct store *s, const char *user, const char *kind,
 	return 0;
 }
 
+/* Finds a live token by its hash; says why a dead one is refused. */
 int store_token_check(struct store *s, const char *token, char **user,
-		      char **kind)
+		      char **kind, char **scope)
 {
 	char hash[HASH_HEX];
 	sqlite3_stmt *st;
 	int err, rc;
 
 	*user = *kind = NULL;
+	if (scope)
+		*scope = NULL;
 	if (token == NULL || strnlen(token, TOKEN_LEN + 1) != TOKEN_LEN ||
 	    strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
 		return -ENOENT;
@@ -764,13 +809,88 @@ int store_token_check(struct store *s, const char *token, char **user,
 	if (err)
 		return err;
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc != SQLITE_ROW) {
+		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+	} else if (sqlite3_column_int64(st, 4) != 0) {
+		err = -EKEYREVOKED;
+	} else if (sqlite3_column_int64(st, 3) != 0 &&
+		   sqlite3_column_int64(st, 3) <= now_s()) {
+		err = -EKEYEXPIRED;
+	} else {
 		*user = col_str(st, 0);
 		*kind = col_str(st, 1);
-	} else {
-		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+		if (scope)
+			*scope = col_str(st, 2);
 	}
 	db_done(st);
+	return err;
+}
+
+/* Lists tokens (never their secret) of one user or of all. */
+int store_tokens_list(struct store *s, const char *user,
+		      struct store_token **out, size_t *count)
+{
+	struct store_token *ts = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*out = NULL;
+	*count = 0;
+	if (user != NULL && !valid_user(user))
+		return -EINVAL;
+	err = user ? db_query(s, Q_TOKEN_LIST, &st, "s", user)
+		   : db_query(s, Q_TOKEN_LIST_ALL, &st, "");
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_token *t;
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			ts = xrealloc(ts, cap * sizeof(*ts));
+		}
+		t = &ts[n++];
+		t->id = col_str(st, 0);
+		t->user = col_str(st, 1);
+		t->kind = col_str(st, 2);
+		t->scope = col_str(st, 3);
+		t->created = sqlite3_column_int64(st, 4);
+		t->expires = sqlite3_column_int64(st, 5);
+		t->revoked = sqlite3_column_int64(st, 6) != 0;
+	}
+	db_done(st);
+	if (rc != SQLITE_DONE) {
+		store_tokens_free(ts, n);
+		return db_errno(rc);
+	}
+	*out = ts;
+	*count = n;
+	return 0;
+}
+
+/* Frees a list from store_tokens_list. */
+void store_tokens_free(struct store_token *ts, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(ts[i].id);
+		free(ts[i].user);
+		free(ts[i].kind);
+		free(ts[i].scope);
+	}
+	free(ts);
+}
+
+/* Marks a token revoked by its public id; idempotent. */
+int store_token_revoke(struct store *s, const char *id)
+{
+	int err;
+
+	if (!valid_text(id, TEXT_SHORT))
+		return -EINVAL;
+	err = db_exec(s, Q_TOKEN_REVOKE, "s", id);
+	if (err == 0 && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
 	return err;
 }
 

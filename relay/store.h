@@ -33,14 +33,41 @@ int store_open(const char *data_dir, struct store **out, char **cause);
 void store_close(struct store *s);
 const char *store_data_dir(const struct store *s);
 
-/* Tokens. kind is "client" or "machine". The user is created if new; user
- * names are 1 to 64 of [A-Za-z0-9._@+-]. The token is returned once, in
- * clear (caller frees); only its hash is kept. */
+/* The length of a token's public id (hex), which list and revoke use. */
+#define STORE_TOKEN_ID_LEN 12
+
+/* Tokens. kind is "client" or "machine". scope is "steer" (the default,
+ * NULL) or "read" for client tokens, "machine" (or NULL) for machine
+ * tokens; -EINVAL otherwise. expires is a unix time in seconds, 0 for
+ * never. The user is created if new; user names are 1 to 64 of
+ * [A-Za-z0-9._@+-]. The token is returned once, in clear (caller frees);
+ * only its hash and a random public id are kept. */
 int store_token_create(struct store *s, const char *user, const char *kind,
-		       char **token);
-/* Looks a token up; fills *user and *kind (caller frees) or -ENOENT. */
+		       const char *scope, int64_t expires, char **token);
+/* Looks a token up; fills *user, *kind and (when not NULL) *scope (caller
+ * frees). -ENOENT for an unknown token, -EKEYREVOKED for a revoked one,
+ * -EKEYEXPIRED for one past its expiry; nothing is filled then. */
 int store_token_check(struct store *s, const char *token, char **user,
-		      char **kind);
+		      char **kind, char **scope);
+
+/* What list shows of a token: never the token or its hash. */
+struct store_token {
+	char *id;		/* public id, STORE_TOKEN_ID_LEN hex digits */
+	char *user;
+	char *kind;		/* "client" or "machine" */
+	char *scope;		/* "steer", "read" or "machine" */
+	int64_t created;	/* unix seconds */
+	int64_t expires;	/* unix seconds, 0 for never */
+	int revoked;
+};
+/* The tokens of a user, or of all users (user NULL), oldest first; free
+ * with store_tokens_free. */
+int store_tokens_list(struct store *s, const char *user,
+		      struct store_token **out, size_t *count);
+void store_tokens_free(struct store_token *ts, size_t count);
+/* Revokes a token by its public id (-ENOENT when none has it); revoking
+ * twice is not an error. A revoked token is refused from then on. */
+int store_token_revoke(struct store *s, const char *id);
 
 struct store_machine {
 	char *id;

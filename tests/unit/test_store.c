@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -121,8 +122,8 @@ static void test_layout(void **state)
 	assert_int_equal(mode_of(tr), 0700);
 	assert_int_equal(mode_of(obj), 0700);
 	assert_int_equal(mode_of(db) & 077, 0);
-	assert_int_equal(store_token_create(f->s, "alice", "client", &token),
-			 0);
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL, 0,
+					    &token), 0);
 	assert_int_equal(mode_of(wal) & 077, 0);
 	free(token);
 
@@ -210,47 +211,48 @@ static void test_tokens(void **state)
 	char hex[sizeof(h) * 2 + 1];
 	char *token, *other, *user, *kind;
 
-	assert_int_equal(store_token_create(f->s, "alice", "client", &token),
-			 0);
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL, 0,
+					    &token), 0);
 	assert_int_equal(strlen(token), 46);
 	assert_memory_equal(token, "bt_", 3);
 	for (const char *p = token + 3; *p; p++)
 		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				       "abcdefghijklmnopqrstuvwxyz"
 				       "0123456789-_", *p));
-	assert_int_equal(store_token_create(f->s, "alice", "machine", &other),
-			 0);
+	assert_int_equal(store_token_create(f->s, "alice", "machine", NULL, 0,
+					    &other), 0);
 	assert_string_not_equal(token, other);
 
-	assert_int_equal(store_token_check(f->s, token, &user, &kind), 0);
+	assert_int_equal(store_token_check(f->s, token, &user, &kind, NULL), 0);
 	assert_string_equal(user, "alice");
 	assert_string_equal(kind, "client");
 	free(user);
 	free(kind);
-	assert_int_equal(store_token_check(f->s, other, &user, &kind), 0);
+	assert_int_equal(store_token_check(f->s, other, &user, &kind, NULL), 0);
 	assert_string_equal(kind, "machine");
 	free(user);
 	free(kind);
 
 	/* One changed character, a cut token, junk: all unknown. */
 	token[10] = token[10] == 'A' ? 'B' : 'A';
-	assert_int_equal(store_token_check(f->s, token, &user, &kind),
+	assert_int_equal(store_token_check(f->s, token, &user, &kind, NULL),
 			 -ENOENT);
 	assert_null(user);
 	assert_null(kind);
 	token[10] = '\0';
-	assert_int_equal(store_token_check(f->s, token, &user, &kind),
+	assert_int_equal(store_token_check(f->s, token, &user, &kind, NULL),
 			 -ENOENT);
-	assert_int_equal(store_token_check(f->s, "", &user, &kind), -ENOENT);
+	assert_int_equal(store_token_check(f->s, "", &user, &kind, NULL),
+			 -ENOENT);
 	free(token);
 
-	assert_int_equal(store_token_create(f->s, "alice", "root", &token),
-			 -EINVAL);
+	assert_int_equal(store_token_create(f->s, "alice", "root", NULL, 0,
+					    &token), -EINVAL);
 	assert_null(token);
-	assert_int_equal(store_token_create(f->s, "al ice", "client", &token),
-			 -EINVAL);
-	assert_int_equal(store_token_create(f->s, "", "client", &token),
-			 -EINVAL);
+	assert_int_equal(store_token_create(f->s, "al ice", "client", NULL, 0,
+					    &token), -EINVAL);
+	assert_int_equal(store_token_create(f->s, "", "client", NULL, 0,
+					    &token), -EINVAL);
 
 	/* The database (and its log) holds the hash, never the token. */
 	crypto_generichash(h, sizeof(h), (const uint8_t *)other,
@@ -271,6 +273,216 @@ static void test_tokens(void **state)
 	free(db);
 }
 
+/* Scopes: client tokens steer (default) or read; machine tokens have none. */
+static void test_token_scope(void **state)
+{
+	struct fixture *f = *state;
+	char *steer, *ro, *mt, *t = NULL, *user, *kind, *scope;
+
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL, 0,
+					    &steer), 0);
+	assert_int_equal(store_token_create(f->s, "alice", "client", "read",
+					    0, &ro), 0);
+	assert_int_equal(store_token_create(f->s, "alice", "machine", NULL,
+					    0, &mt), 0);
+	assert_int_equal(store_token_check(f->s, steer, &user, &kind,
+					   &scope), 0);
+	assert_string_equal(scope, "steer");
+	free(user);
+	free(kind);
+	free(scope);
+	assert_int_equal(store_token_check(f->s, ro, &user, &kind, &scope),
+			 0);
+	assert_string_equal(kind, "client");
+	assert_string_equal(scope, "read");
+	free(user);
+	free(kind);
+	free(scope);
+	assert_int_equal(store_token_check(f->s, mt, &user, &kind, &scope),
+			 0);
+	assert_string_equal(scope, "machine");
+	free(user);
+	free(kind);
+	free(scope);
+
+	/* No read machine tokens, no machine client tokens, no others. */
+	assert_int_equal(store_token_create(f->s, "alice", "machine", "read",
+					    0, &t), -EINVAL);
+	assert_int_equal(store_token_create(f->s, "alice", "client",
+					    "machine", 0, &t), -EINVAL);
+	assert_int_equal(store_token_create(f->s, "alice", "client", "admin",
+					    0, &t), -EINVAL);
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL,
+					    -1, &t), -EINVAL);
+	assert_null(t);
+	free(steer);
+	free(ro);
+	free(mt);
+}
+
+/* An expired token is refused with -EKEYEXPIRED; a future one works. */
+static void test_token_expiry(void **state)
+{
+	struct fixture *f = *state;
+	int64_t now = (int64_t)time(NULL);
+	char *past, *future, *user, *kind, *scope;
+
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL,
+					    now - 1, &past), 0);
+	assert_int_equal(store_token_create(f->s, "alice", "client", "read",
+					    now + 3600, &future), 0);
+	assert_int_equal(store_token_check(f->s, past, &user, &kind, &scope),
+			 -EKEYEXPIRED);
+	assert_null(user);
+	assert_null(kind);
+	assert_null(scope);
+	assert_int_equal(store_token_check(f->s, future, &user, &kind,
+					   &scope), 0);
+	assert_string_equal(scope, "read");
+	free(user);
+	free(kind);
+	free(scope);
+
+	/* A 1 s lifetime runs out while we wait. */
+	free(past);
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL,
+					    now + 1, &past), 0);
+	for (int i = 0; i < 30 && store_token_check(f->s, past, &user,
+						     &kind, NULL) == 0; i++) {
+		free(user);
+		free(kind);
+		usleep(100 * 1000);
+	}
+	assert_int_equal(store_token_check(f->s, past, &user, &kind, NULL),
+			 -EKEYEXPIRED);
+	free(past);
+	free(future);
+}
+
+/* The token of the list entry whose id is not in `seen`. */
+static const struct store_token *new_entry(const struct store_token *ts,
+					   size_t n, const char *seen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen == NULL || strstr(seen, ts[i].id) == NULL)
+			return &ts[i];
+	return NULL;
+}
+
+/* list shows ids, never tokens; revoke refuses a token from then on. */
+static void test_token_list_revoke(void **state)
+{
+	struct fixture *f = *state;
+	char *db = data_path(f, "baton.db");
+	char *a, *b, *c, *user, *kind, *scope, ids[64] = "";
+	struct store_token *ts;
+	const struct store_token *e;
+	struct store *other = open_again(f);
+	size_t n;
+
+	assert_int_equal(store_tokens_list(f->s, NULL, &ts, &n), 0);
+	assert_int_equal(n, 0);
+	store_tokens_free(ts, n);
+
+	assert_int_equal(store_token_create(f->s, "alice", "client", "read",
+					    12345678, &a), 0);
+	assert_int_equal(store_token_create(f->s, "bob", "client", NULL, 0,
+					    &b), 0);
+	assert_int_equal(store_token_create(f->s, "alice", "machine", NULL,
+					    0, &c), 0);
+
+	assert_int_equal(store_tokens_list(f->s, "alice", &ts, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ts[0].user, "alice");
+	assert_string_equal(ts[0].kind, "client");
+	assert_string_equal(ts[0].scope, "read");
+	assert_int_equal(ts[0].expires, 12345678);
+	assert_false(ts[0].revoked);
+	assert_true(ts[0].created > 0);
+	assert_string_equal(ts[1].kind, "machine");
+	assert_string_equal(ts[1].scope, "machine");
+	assert_int_equal(ts[1].expires, 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(strlen(ts[i].id), STORE_TOKEN_ID_LEN);
+		assert_null(strstr(a, ts[i].id));
+		assert_null(strstr(c, ts[i].id));
+	}
+	assert_string_not_equal(ts[0].id, ts[1].id);
+	store_tokens_free(ts, n);
+
+	/* All users; revoke bob's by its id, from another handle. */
+	assert_int_equal(store_tokens_list(f->s, NULL, &ts, &n), 0);
+	assert_int_equal(n, 3);
+	snprintf(ids, sizeof(ids), "%s %s", ts[0].id, ts[1].id);
+	e = new_entry(ts, n, ids);
+	assert_non_null(e);
+	assert_string_equal(e->user, "bob");
+	assert_int_equal(store_token_check(f->s, b, &user, &kind, &scope), 0);
+	free(user);
+	free(kind);
+	free(scope);
+	assert_int_equal(store_token_revoke(other, e->id), 0);
+	assert_int_equal(store_token_revoke(other, e->id), 0);
+	assert_int_equal(store_token_check(f->s, b, &user, &kind, &scope),
+			 -EKEYREVOKED);
+	assert_null(user);
+	assert_null(scope);
+	store_tokens_free(ts, n);
+	assert_int_equal(store_tokens_list(f->s, "bob", &ts, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(ts[0].revoked);
+	store_tokens_free(ts, n);
+	/* The others still work. */
+	assert_int_equal(store_token_check(f->s, c, &user, &kind, NULL), 0);
+	free(user);
+	free(kind);
+
+	assert_int_equal(store_token_revoke(f->s, "000000000000"), -ENOENT);
+	assert_int_equal(store_token_revoke(f->s, ""), -EINVAL);
+	assert_int_equal(store_tokens_list(f->s, "b ob", &ts, &n), -EINVAL);
+	assert_int_equal(store_tokens_list(f->s, "nobody", &ts, &n), 0);
+	assert_int_equal(n, 0);
+	store_tokens_free(ts, n);
+
+	/* Nothing on disk holds a token. */
+	store_close(other);
+	store_close(f->s);
+	f->s = open_again(f);
+	assert_false(file_contains(db, a + 3));
+	assert_false(file_contains(db, b + 3));
+	assert_false(file_contains(db, c + 3));
+	free(a);
+	free(b);
+	free(c);
+	free(db);
+}
+
+/* A database from before scopes (schema 1) is refused with a reason. */
+static void test_open_older_schema(void **state)
+{
+	struct fixture *f = *state;
+	char *db = data_path(f, "baton.db");
+	struct store *s = NULL;
+	char *cause = NULL;
+	sqlite3 *raw;
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "DROP TABLE tokens;"
+				      "CREATE TABLE tokens (hash TEXT);"
+				      "PRAGMA user_version = 1", NULL,
+				      NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+
+	assert_int_equal(store_open(f->data, &s, &cause), -EPROTO);
+	assert_null(s);
+	assert_non_null(strstr(cause, "older baton-relay"));
+	assert_non_null(strstr(cause, "move it aside"));
+	free(cause);
+	free(db);
+}
+
 /* Two handles on one data directory see each other's tokens. */
 static void test_two_handles(void **state)
 {
@@ -278,14 +490,16 @@ static void test_two_handles(void **state)
 	struct store *b = open_again(f);
 	char *t1, *t2, *user, *kind;
 
-	assert_int_equal(store_token_create(f->s, "alice", "client", &t1), 0);
-	assert_int_equal(store_token_check(b, t1, &user, &kind), 0);
+	assert_int_equal(store_token_create(f->s, "alice", "client", NULL, 0,
+					    &t1), 0);
+	assert_int_equal(store_token_check(b, t1, &user, &kind, NULL), 0);
 	assert_string_equal(user, "alice");
 	free(user);
 	free(kind);
 
-	assert_int_equal(store_token_create(b, "bob", "machine", &t2), 0);
-	assert_int_equal(store_token_check(f->s, t2, &user, &kind), 0);
+	assert_int_equal(store_token_create(b, "bob", "machine", NULL, 0,
+					    &t2), 0);
+	assert_int_equal(store_token_check(f->s, t2, &user, &kind, NULL), 0);
 	assert_string_equal(user, "bob");
 	assert_string_equal(kind, "machine");
 	free(user);
@@ -334,11 +548,11 @@ static int create_tokens(struct store *s, const void *arg)
 {
 	for (int i = 0; i < RACE_TOKENS; i++) {
 		char *t, *user, *kind;
-		int rc = store_token_create(s, arg, "client", &t);
+		int rc = store_token_create(s, arg, "client", NULL, 0, &t);
 
 		if (rc)
 			return rc;
-		rc = store_token_check(s, t, &user, &kind);
+		rc = store_token_check(s, t, &user, &kind, NULL);
 		if (rc == 0 && strcmp(user, arg) != 0)
 			rc = -EIO;
 		free(t);
@@ -364,8 +578,9 @@ static void test_two_processes(void **state)
 	reap(b);
 
 	/* What the children wrote is visible to the parent's handle. */
-	assert_int_equal(store_token_create(f->s, "dave", "client", &t), 0);
-	assert_int_equal(store_token_check(f->s, t, &user, &kind), 0);
+	assert_int_equal(store_token_create(f->s, "dave", "client", NULL, 0,
+					    &t), 0);
+	assert_int_equal(store_token_check(f->s, t, &user, &kind, NULL), 0);
 	free(t);
 	free(user);
 	free(kind);
@@ -1046,6 +1261,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_not_db, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_scope, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_token_expiry, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_token_list_revoke, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_open_older_schema, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup,
