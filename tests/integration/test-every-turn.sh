@@ -83,8 +83,11 @@ for k in 1 2 3 4 5; do
   clean_transcript "$SID" "$T/turns.txt"
   # The terminal echoes the follow-up wherever the burst is, even in the
   # middle of a line: its echo before "burst done" shows it came in time.
-  echo_at=$(grep -bo "remember follow-up $k" "$T/turns.txt" | head -n 1 | cut -d: -f1)
-  done_at=$(grep -bo 'burst done' "$T/turns.txt" | tail -n 1 | cut -d: -f1)
+  # (Output can land inside the echo; then it is not found: try again.)
+  echo_at=$(grep -bo "remember follow-up $k" "$T/turns.txt" |
+    head -n 1 | cut -d: -f1 || true)
+  done_at=$(grep -bo 'burst done' "$T/turns.txt" | tail -n 1 |
+    cut -d: -f1 || true)
   if [ -n "$echo_at" ] && [ -n "$done_at" ] && [ "$echo_at" -lt "$done_at" ]; then
     log "follow-up $k: echoed at byte $echo_at, the burst ended at byte $done_at"
     break
