@@ -27,10 +27,8 @@ fi
 wait_for 30 "the laptop to register" machine_online laptop
 
 WT=$T/repo
-git init -q -b main "$WT"
-printf 'one\n' >"$WT/a.txt" && git -C "$WT" add a.txt &&
-  git -C "$WT" commit -q -m one
-printf 'edit\n' >>"$WT/a.txt"
+new_repo "$WT"
+printf 'edit\n' >>"$WT/base.txt"
 mkdir -p "$WT/new" && printf 'untracked\n' >"$WT/new/u.txt"
 before=$(fingerprint "$WT")
 

@@ -136,6 +136,25 @@ write_agents() {
 JSON
 }
 
+# start_laptop USER: tokens for USER (CLIENT_TOKEN for the client,
+# MACHINE_TOKEN for daemons), the agent profiles, and a laptop daemon named
+# "laptop" registered with the relay.
+start_laptop() {
+  CLIENT_TOKEN=$(token "$1" client)
+  MACHINE_TOKEN=$(token "$1" machine)
+  write_agents
+  start_local laptop "$MACHINE_TOKEN"
+  wait_for 60 "the laptop to register" machine_online laptop
+}
+
+# new_repo DIR: a git repository on branch main with one commit.
+new_repo() {
+  git init -q -b main "$1"
+  printf 'base\n' >"$1/base.txt"
+  git -C "$1" add base.txt
+  git -C "$1" commit -q -m base
+}
+
 # baton ARGS...: the client with the current user's token.
 baton() {
   BATON_RELAY=$RELAY_URL BATON_TOKEN=$CLIENT_TOKEN "$CLIENT_BIN" "$@"

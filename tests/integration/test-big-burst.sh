@@ -6,15 +6,10 @@
 source "$(dirname "$0")/lib.sh"
 
 start_relay
-CLIENT_TOKEN=$(token bea client)
-write_agents
-start_local laptop "$(token bea machine)"
-wait_for 30 "the laptop to register" machine_online laptop
+start_laptop bea
 
 WT=$T/repo
-git init -q -b main "$WT"
-printf 'b\n' >"$WT/b.txt" && git -C "$WT" add b.txt &&
-  git -C "$WT" commit -q -m b
+new_repo "$WT"
 A=$(baton start --machine laptop --dir "$WT" --agent test)
 B=$(baton start --machine laptop --dir "$WT" --agent test)
 wait_output "$A" "> "

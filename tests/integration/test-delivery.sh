@@ -6,10 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 start_relay
-CLIENT_TOKEN=$(token dana client)
-write_agents
-start_local laptop "$(token dana machine)"
-wait_for 30 "the laptop to register" machine_online laptop
+start_laptop dana
 
 WT=$T/repo
 git init -q -b main "$WT"

@@ -15,15 +15,10 @@ mount -t tmpfs -o size=6m tmpfs "$T/small" ||
 CLEANUP+=("umount -l '$T/small'")
 
 RELAY_DATA_DIR=$T/small/relay start_relay
-CLIENT_TOKEN=$(token flo client)
-write_agents
-start_local laptop "$(token flo machine)"
-wait_for 30 "the laptop to register" machine_online laptop
+start_laptop flo
 
 WT=$T/repo
-git init -q -b main "$WT"
-printf 'f\n' >"$WT/f.txt" && git -C "$WT" add f.txt &&
-  git -C "$WT" commit -q -m f
+new_repo "$WT"
 SID=$(baton start --machine laptop --dir "$WT" --agent test)
 wait_output "$SID" "> "
 

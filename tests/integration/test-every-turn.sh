@@ -9,17 +9,10 @@ source "$here/lib.sh"
 
 BURST=8000000   # bytes of the answer the follow-up interrupts
 start_relay
-CLIENT_TOKEN=$(token alice client)
-write_agents
-start_local laptop "$(token alice machine)"
-wait_for 60 "the laptop to register" machine_online laptop
+start_laptop alice
 
 WT=$T/laptop/repo
-mkdir -p "$WT"
-git -C "$WT" init -q
-printf 'base\n' >"$WT/base.txt"
-git -C "$WT" add base.txt
-git -C "$WT" commit -q -m base
+new_repo "$WT"
 
 SID=$(baton start --machine laptop --dir "$WT" --agent test)
 wait_output "$SID" "started session $SID" 60

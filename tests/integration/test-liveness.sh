@@ -7,15 +7,10 @@ source "$(dirname "$0")/lib.sh"
 export BATON_PING_INTERVAL=1 BATON_DEAD_AFTER=3
 
 start_relay
-CLIENT_TOKEN=$(token quinn client)
-write_agents
-start_local laptop "$(token quinn machine)"
-wait_for 30 "the laptop to register" machine_online laptop
+start_laptop quinn
 
 WT=$T/repo
-git init -q -b main "$WT"
-printf 'q\n' >"$WT/q.txt"
-git -C "$WT" add q.txt && git -C "$WT" commit -q -m q
+new_repo "$WT"
 SID=$(baton start --machine laptop --dir "$WT" --agent test)
 wait_output "$SID" "> "
 baton tail "$SID" --follow >"$T/follow.out" 2>"$T/follow.err" &

@@ -7,15 +7,10 @@ source "$(dirname "$0")/lib.sh"
 POKE=$BATON_BIN/tests/ws-poke
 
 start_relay
-CLIENT_TOKEN=$(token rae client)
-write_agents
-start_local laptop "$(token rae machine)"
-wait_for 30 "the laptop to register" machine_online laptop
+start_laptop rae
 
 WT=$T/repo
-git init -q -b main "$WT"
-printf 'r\n' >"$WT/r.txt" && git -C "$WT" add r.txt &&
-  git -C "$WT" commit -q -m r
+new_repo "$WT"
 SID=$(baton start --machine laptop --dir "$WT" --agent test)
 wait_output "$SID" "> "
 baton tail "$SID" --follow >"$T/watcher.out" 2>&1 &
