@@ -1258,14 +1258,40 @@ static int agent_check(struct restore *r, git_tree *agent)
 	return 0;
 }
 
+/*
+ * Calls fn(src/NAME, dst/NAME) for each entry of the folder src, stopping
+ * at the first failure; 0 or that failure's -errno.
+ */
+static int each_child(const char *src, const char *dst,
+		      int (*fn)(const char *src, const char *dst))
+{
+	struct dirent *de;
+	DIR *d = opendir(src);
+	int err = 0;
+
+	if (d == NULL)
+		return -errno;
+	while (err == 0 && (de = readdir(d)) != NULL) {
+		char *s, *t;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		s = path_join(src, de->d_name);
+		t = path_join(dst, de->d_name);
+		err = fn(s, t);
+		free(s);
+		free(t);
+	}
+	closedir(d);
+	return err;
+}
+
 /* Copies a file, link or folder without following links; 0 or -errno. */
 static int copy_path(const char *src, const char *dst)
 {
 	char target[PATH_MAX];
 	struct stat st;
-	struct dirent *de;
 	ssize_t n;
-	DIR *d;
 	int in, out, err = 0;
 
 	if (lstat(src, &st) < 0)
@@ -1280,23 +1306,7 @@ static int copy_path(const char *src, const char *dst)
 	if (S_ISDIR(st.st_mode)) {
 		if (mkdir(dst, (st.st_mode & 07777) | 0700) < 0)
 			return -errno;
-		d = opendir(src);
-		if (d == NULL)
-			return -errno;
-		while (err == 0 && (de = readdir(d)) != NULL) {
-			char *s, *t;
-
-			if (!strcmp(de->d_name, ".") ||
-			    !strcmp(de->d_name, ".."))
-				continue;
-			s = path_join(src, de->d_name);
-			t = path_join(dst, de->d_name);
-			err = copy_path(s, t);
-			free(s);
-			free(t);
-		}
-		closedir(d);
-		return err;
+		return each_child(src, dst, copy_path);
 	}
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
@@ -1360,8 +1370,6 @@ static int move_once(const char *src, const char *dst)
 static int move_path(const char *src, const char *dst)
 {
 	struct stat ss, ds;
-	struct dirent *de;
-	DIR *d;
 	int err;
 
 	err = move_once(src, dst);
@@ -1370,23 +1378,7 @@ static int move_path(const char *src, const char *dst)
 
 	if (lstat(src, &ss) == 0 && lstat(dst, &ds) == 0 &&
 	    S_ISDIR(ss.st_mode) && S_ISDIR(ds.st_mode)) {
-		d = opendir(src);
-		if (d == NULL)
-			return -errno;
-		err = 0;
-		while (err == 0 && (de = readdir(d)) != NULL) {
-			char *s, *t;
-
-			if (!strcmp(de->d_name, ".") ||
-			    !strcmp(de->d_name, ".."))
-				continue;
-			s = path_join(src, de->d_name);
-			t = path_join(dst, de->d_name);
-			err = move_path(s, t);
-			free(s);
-			free(t);
-		}
-		closedir(d);
+		err = each_child(src, dst, move_path);
 		if (err == 0 && rmdir(src) < 0)
 			err = -errno;
 		return err;
