@@ -74,8 +74,7 @@ struct setup_run {
 
 /* The folder for a repository: the last part of its remote URL. */
 static char *sandbox_place(struct host *h, const char *session,
-			   const char *source_worktree, const char *remote,
-			   char **cause)
+			   const char *remote, char **cause)
 {
 	struct sandbox *sb = host_data(h);
 	const char *base = remote ? strrchr(remote, '/') : NULL;

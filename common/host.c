@@ -64,6 +64,7 @@ struct resume {
 	uint64_t epoch;
 	uint64_t seq;
 	char *worktree;		/* where the session will live */
+	bool created;		/* its repository is new: restore in place */
 	git_repository *repo;
 	struct checkpoint_unpack *unpack;
 	char *note;
@@ -684,14 +685,15 @@ out:
 
 /* ---- resume: fetch, restore, start ---- */
 
-static bool dir_is_empty_or_missing(const char *path)
+/* Whether a worktree folder holds a repository (.git, a folder or file). */
+static bool has_repository(const char *path)
 {
 	struct stat st;
 	char *git = xasprintf("%s/.git", path);
-	bool empty = stat(git, &st) < 0;
+	bool found = stat(git, &st) == 0;
 
 	free(git);
-	return empty;
+	return found;
 }
 
 /* Chooses the worktree and opens (or creates) its repository. */
@@ -704,7 +706,7 @@ static int resume_open(struct hsession *s, cJSON *rec, char **cause)
 	if (known) {
 		r->worktree = xstrdup(known);
 	} else if (h->ops.place) {
-		r->worktree = h->ops.place(h, s->id, NULL, r->remote, cause);
+		r->worktree = h->ops.place(h, s->id, r->remote, cause);
 		if (r->worktree == NULL)
 			return -EINVAL;
 	} else {
@@ -712,9 +714,11 @@ static int resume_open(struct hsession *s, cJSON *rec, char **cause)
 				   "so it has no worktree for it", s->id);
 		return -ENOENT;
 	}
-	if (dir_is_empty_or_missing(r->worktree))
+	if (!has_repository(r->worktree)) {
+		r->created = true;
 		return checkpoint_repo_init(r->worktree, r->remote, NULL,
 					    &r->repo, cause);
+	}
 	if (git_repository_open(&r->repo, r->worktree) < 0) {
 		*cause = xasprintf("cannot open the worktree %s: %s",
 				   r->worktree, git_error_last()
@@ -903,9 +907,8 @@ static void resume_objects_ready(struct hsession *s)
 		goto fail;
 
 	/* Has the worktree changed since the session left it? */
-	if (git_repository_head_unborn(r->repo) == 1 &&
-	    dir_is_empty_or_missing(r->worktree) == false) {
-		same = 1;	/* a repository we have just created */
+	if (r->created) {
+		same = 1;	/* nothing of anyone's is there */
 	} else if (left && git_oid_fromstr(&left_oid, left) == 0 &&
 		   odb_has(r->repo, left)) {
 		if (checkpoint_matches(r->repo, &left_oid, &same, &cause) < 0)

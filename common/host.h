@@ -23,12 +23,11 @@ typedef void (*host_done_cb)(struct host *h, void *ctx, int status,
 struct host_ops {
 	/*
 	 * Where a session this machine has never held is restored, given the
-	 * source worktree path and the workspace's remote URL (may be NULL).
-	 * Returns a path (caller frees) or NULL with *cause set. NULL
-	 * function: such sessions are refused.
+	 * workspace's remote URL (may be NULL). Returns a path (caller
+	 * frees) or NULL with *cause set. NULL function: such sessions are
+	 * refused.
 	 */
-	char *(*place)(struct host *h, const char *session,
-		       const char *source_worktree, const char *remote,
+	char *(*place)(struct host *h, const char *session, const char *remote,
 		       char **cause);
 	/*
 	 * Runs after a restore and before the agent starts (the sandbox's
