@@ -10,7 +10,7 @@ lists=("$here/packages.txt")
 want=$(grep -hv '^#' "${lists[@]}" | sed '/^$/d')
 missing=()
 for p in $want; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null ||
     missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -12,6 +12,18 @@ LOCAL_BIN=$BATON_BIN/agent-local/baton-local
 SANDBOX_BIN=$BATON_BIN/agent-sandbox/baton-sandbox
 CLIENT_BIN=$BATON_BIN/client/baton
 AGENT_BIN=$BATON_BIN/tests/baton-test-agent
+
+# sanitized: true when the programs under test carry ASan/UBSan. ctest says
+# so in BATON_SANITIZED; by hand, ldd tells (gcc links libasan shared).
+sanitized() {
+  if [ -n "${BATON_SANITIZED:-}" ]; then
+    [ "$BATON_SANITIZED" = 1 ]
+  else
+    local libs
+    libs=$(ldd "$RELAY_BIN")
+    [[ $libs == *libasan* ]]
+  fi
+}
 CASES=${BATON_CASES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../shared/cases" 2>/dev/null && pwd || true)}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/baton-test.XXXXXX")
@@ -164,7 +176,8 @@ baton() {
 flat() { tr -d '\n\t'; }
 
 machine_online() {
-  baton --json machines | flat | grep -q "\"name\":\"$1\"[^}]*\"online\":true"
+  baton --json machines | flat |
+    grep "\"name\":\"$1\"[^}]*\"online\":true" >/dev/null
 }
 
 # json_field JSON NAME: the string or number value of a top-level field.
@@ -182,7 +195,7 @@ transcript() {
 wait_output() {
   local sid=$1 text=$2 limit=${3:-30}
   local end=$((SECONDS + limit))
-  until transcript "$sid" 2>/dev/null | grep -qF -- "$text"; do
+  until transcript "$sid" 2>/dev/null | grep -F -- "$text" >/dev/null; do
     [ $SECONDS -lt "$end" ] || {
       log "transcript of $sid:"; transcript "$sid" | tail -n 30 >&2 || true
       fail "timed out waiting for '$text' in session $sid"

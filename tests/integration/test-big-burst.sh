@@ -60,7 +60,7 @@ grow_relay=$(((peak_relay - relay0) / 1024))
 grow_local=$(((peak_local - local0) / 1024))
 log "peak growth: relay $grow_relay MiB, laptop daemon $grow_local MiB" \
     "for a $((BURST >> 20)) MiB burst with a stalled client"
-if ldd "$RELAY_BIN" | grep -q libasan; then
+if sanitized; then
   log "sanitizer build: memory is not judged (ASan keeps freed memory)"
 else
   [ "$grow_relay" -lt 32 ] ||

@@ -26,9 +26,9 @@ printf 'echo setting up\nfalse | cat\n' >"$WT/.baton/setup"
 if out=$(baton move "$SID" --to sandbox --wait 2>&1); then
   fail "the move succeeded although the setup script failed: $out"
 fi
-echo "$out" | grep -q "start_error" ||
+echo "$out" | grep "start_error" >/dev/null ||
   fail "the client was not told of start_error: $out"
-echo "$out" | grep -q "setting up" ||
+echo "$out" | grep "setting up" >/dev/null ||
   fail "the setup log did not reach the client: $out"
 wait_for 60 "the session to run on the laptop again" session_on "$SID" local
 [ "$(session_worktree "$SID")" = "$WT" ] ||
@@ -49,7 +49,7 @@ wait_for 30 "the laptop to come back" machine_online laptop
 if out=$(baton move "$SID" --to sandbox --wait 2>&1); then
   fail "the move succeeded with a broken sandbox: $out"
 fi
-echo "$out" | grep -q "exited with status 3" ||
+echo "$out" | grep "exited with status 3" >/dev/null ||
   fail "the client was not told why: $out"
 wait_count "$SID" "resumed session $SID" 2
 baton send "$SID" "recall"

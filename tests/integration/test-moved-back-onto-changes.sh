@@ -86,7 +86,7 @@ status=$(baton --json status "$SID")
 NEW=$(json_field "$status" worktree)
 [ -n "$NEW" ] && [ "$NEW" != "$WT" ] ||
   fail "the session's worktree is the changed one: $status"
-grep '^note: ' "$T/move-back.txt" | grep -qF -- "$NEW" ||
+grep '^note: ' "$T/move-back.txt" | grep -F -- "$NEW" >/dev/null ||
   fail "the note does not name the session's new folder $NEW"
 grep -q "^moved $SID to laptop (local), worktree $NEW\$" "$T/move-back.txt" ||
   fail "the move's last line does not name $NEW"

@@ -109,7 +109,7 @@ expect_cert_refusal() {
   }
   [ $((SECONDS - start)) -lt 20 ] ||
     fail "$what: the client kept retrying a refused certificate"
-  grep -v '\[lws\]' "$err" | grep -qi 'certificate' ||
+  grep -v '\[lws\]' "$err" | grep -i 'certificate' >/dev/null ||
     fail "$what: the message does not mention the certificate: $(cat "$err")"
   grep -qiE "$pattern" "$err" ||
     fail "$what: the message does not say '$pattern': $(cat "$err")"

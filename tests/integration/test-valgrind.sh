@@ -4,7 +4,7 @@
 # sanitizer build, where ASan and LSan check the same things.
 source "$(dirname "$0")/lib.sh"
 
-if ldd "$RELAY_BIN" | grep -q libasan; then
+if sanitized; then
   echo "sanitizer build: valgrind is not used here"
   exit 0
 fi
