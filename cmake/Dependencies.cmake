@@ -15,7 +15,8 @@ set(_baton_deps
   "libgit2|libgit2-dev|git2"
   "libsodium|libsodium-dev|sodium"
   "sqlite3|libsqlite3-dev|sqlite3"
-  "libcrypto|libssl-dev|crypto")
+  "libcrypto|libssl-dev|crypto"
+  "libqrencode|libqrencode-dev|qrencode")
 if(BATON_TESTS)
   list(APPEND _baton_deps "cmocka|libcmocka-dev|cmocka")
 endif()
