@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "daemon.h"
 #include "host.h"
+#include "local.h"
 #include "log.h"
 #include "util.h"
 
@@ -25,7 +26,8 @@ enum {
 };
 
 static const char usage_text[] =
-"usage: baton-local --relay URL --token TOKEN --name NAME [options]\n"
+"usage: baton-local --relay URL [--name NAME] [options]\n"
+"       baton-local pair --relay URL [--name NAME]   (see pair --help)\n"
 "       baton-local --help | --version\n"
 "\n"
 "The Baton laptop daemon: registers this machine with the relay and runs\n"
@@ -34,8 +36,10 @@ static const char usage_text[] =
 "\n"
 "  --relay URL        the relay, e.g. wss://relay.example:8443, or\n"
 "                     ws://127.0.0.1:8080 on this machine (env BATON_RELAY)\n"
-"  --token TOKEN      a machine token from `baton-relay token create\n"
-"                     --kind machine` (env BATON_TOKEN; prefer the env)\n"
+"  --token TOKEN      only for a laptop not yet paired: a machine token\n"
+"                     from `baton-relay token create --kind machine`\n"
+"                     (env BATON_TOKEN; prefer the env). The relay binds\n"
+"                     this laptop's key to its record on first contact.\n"
 "  --name NAME        this machine's name (default: the host name)\n"
 "  --ca FILE          trust only the CAs in FILE (PEM) for the relay's\n"
 "                     certificate (env BATON_CA; default: the system's)\n"
@@ -53,12 +57,16 @@ static const char usage_text[] =
 "                     (default 60; env BATON_DEAD_AFTER)\n"
 "\n"
 "Stops on SIGINT or SIGTERM: agents are stopped, their files stay.\n"
-"Exit status: 0 stopped cleanly, 1 cannot start or the relay refused the\n"
-"token (the message says why), 2 usage.\n";
+"The laptop proves who it is with its own key (machine.key in the state\n"
+"folder, made on first run); `baton-local pair` binds that key to a\n"
+"machine of yours on the relay.\n"
+"\n"
+"Exit status: 0 stopped cleanly, 1 cannot start (not paired, for one) or\n"
+"the relay refused this machine (the message says why), 2 usage.\n";
 
 #define usage_error(...) die_usage("baton-local", __VA_ARGS__)
 
-static char *default_state_dir(void)
+char *local_state_dir_default(void)
 {
 	const char *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
@@ -99,6 +107,15 @@ int main(int argc, char **argv)
 	int c, level, rc;
 
 	log_init("baton-local", LOG_LEVEL_INFO);
+	if (argc > 1 && !strcmp(argv[1], "pair")) {
+		if (sodium_init() < 0) {
+			fprintf(stderr, "baton-local: libsodium failed to "
+				"start\n");
+			return EXIT_FAIL;
+		}
+		log_route_libraries();
+		return local_pair(argc - 1, argv + 1);
+	}
 	if (log_env && log_level_parse(log_env) >= 0)
 		log_threshold = log_level_parse(log_env);
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
@@ -133,9 +150,8 @@ int main(int argc, char **argv)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (relay == NULL)
 		usage_error("--relay URL (or BATON_RELAY) is needed");
-	if (token == NULL || token[0] == '\0')
-		usage_error("--token (or BATON_TOKEN) is needed; create one "
-			    "with `baton-relay token create --kind machine`");
+	if (token && token[0] == '\0')
+		token = NULL;
 	if (name == NULL) {
 		if (gethostname(host_name, sizeof(host_name)) < 0)
 			usage_error("--name NAME is needed");
@@ -143,7 +159,7 @@ int main(int argc, char **argv)
 		name = host_name;
 	}
 	if (state == NULL)
-		state = default_state_dir();
+		state = local_state_dir_default();
 	if (frames_liveness_init(&live, &cause) < 0 ||
 	    frames_liveness_set(&live, ping, dead, &cause) < 0)
 		usage_error("%s", cause);

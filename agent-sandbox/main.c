@@ -36,7 +36,8 @@ static const char usage_text[] =
 "  BATON_CA           a PEM file of the CAs to trust for the relay's\n"
 "                     certificate (default: the system's)\n"
 "  BATON_INSECURE     1: allow plain ws:// to a relay on another machine\n"
-"  BATON_TOKEN        its machine credential\n"
+"  BATON_BOOTSTRAP    its one-time bootstrap credential; the first\n"
+"                     connection binds this sandbox's own key with it\n"
 "  BATON_MACHINE      its machine record id\n"
 "  BATON_GENERATION   its generation (a new container is a new one)\n"
 "  BATON_WORKSPACE    where worktrees are restored\n"
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
 	struct sandbox sb = { 0 };
 	struct host_opts ho = { 0 };
 	struct host *h = NULL;
-	char *state, *cause = NULL;
+	char *state, *cause = NULL, *bootstrap = NULL;
 	uv_loop_t loop;
 	int rc;
 
@@ -347,7 +348,12 @@ int main(int argc, char **argv)
 	ho.ca_file = ca && ca[0] ? ca : NULL;
 	insecure = getenv("BATON_INSECURE");
 	ho.insecure = insecure && insecure[0] && strcmp(insecure, "0");
-	ho.token = need_env("BATON_TOKEN");
+	/* Unset so that no agent or setup script inherits it; once spent the
+	 * key in the state folder proves who we are. */
+	if (getenv("BATON_BOOTSTRAP") && getenv("BATON_BOOTSTRAP")[0])
+		bootstrap = xstrdup(getenv("BATON_BOOTSTRAP"));
+	unsetenv("BATON_BOOTSTRAP");
+	ho.token = bootstrap;
 	ho.machine = need_env("BATON_MACHINE");
 	ho.generation = need_env("BATON_GENERATION");
 	sb.workspace = xstrdup(need_env("BATON_WORKSPACE"));
@@ -384,6 +390,9 @@ int main(int argc, char **argv)
 		 ho.ca_file ? ", CAs from " : "",
 		 ho.ca_file ? ho.ca_file : "", sb.workspace);
 	rc = daemon_run(&loop, h);
+	if (bootstrap)
+		sodium_memzero(bootstrap, strlen(bootstrap));
+	free(bootstrap);
 	free(state);
 	free(sb.workspace);
 	git_libgit2_shutdown();

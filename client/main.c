@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define DEFAULT_RELAY "ws://127.0.0.1:8080"
@@ -36,6 +37,7 @@
 #define PENDING_MAX PROTO_CHUNK	/* keystrokes kept while disconnected */
 #define DETACH_KEY 0x1d		/* Ctrl-] */
 #define REQ_ID_LEN 24
+#define ENV_VALUE_MAX (64 * 1024)	/* one remote environment value */
 
 enum exit_code {
 	EXIT_OK = 0,
@@ -66,7 +68,7 @@ struct client;
 struct command {
 	const char *name;
 	unsigned opts;		/* O_* bits it accepts */
-	int args;		/* 0, 1 (SID) or 2 (SID TEXT...) */
+	int args;		/* 0, 1 (SID), 2 (SID TEXT...), 3 (words) */
 	void (*request)(struct client *c);	/* after each welcome */
 	void (*reply)(struct client *c, const struct proto_msg *m);
 };
@@ -95,7 +97,10 @@ struct client {
 	bool follow;
 	const char *to;
 	bool wait;
-	struct buf text;	/* send: TEXT and Enter */
+	struct buf text;	/* send: TEXT and Enter; env set: the value */
+	const char *verb;	/* pair, env: approve, set, unset, list */
+	const char *word1;	/* pair: CODE; env: WORKSPACE */
+	const char *word2;	/* env: NAME */
 	uint64_t *input_ids;	/* send: one id per chunk of text */
 	size_t input_count;
 
@@ -165,6 +170,15 @@ static void usage(FILE *f)
 "                        move a session; with --wait, show each step and\n"
 "                        return when it is done\n"
 "  stop SID              stop a session\n"
+"  pair approve CODE     make the laptop that shows CODE (from\n"
+"                        `baton-local pair`) one of your machines\n"
+"  env set WORKSPACE NAME\n"
+"                        set a variable of the workspace's sandbox; the\n"
+"                        value is read from stdin, never the command line\n"
+"  env unset WORKSPACE NAME\n"
+"  env list [WORKSPACE]  list the variables' names (never their values);\n"
+"                        WORKSPACE is the repository's remote URL or the\n"
+"                        workspace id `baton sessions --json` shows\n"
 "\n"
 "Options (anywhere on the line; `--` ends them):\n"
 "  --relay URL           the relay, wss://HOST:PORT, or ws://HOST:PORT on\n"
@@ -923,6 +937,82 @@ static void move_reply(struct client *c, const struct proto_msg *m)
 	}
 }
 
+/* pair approve: asks the relay to pair the laptop waiting with CODE. */
+static void pair_request(struct client *c)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "code", c->word1);
+	client_send(c, "pair.approve", false, body, c->req_id);
+	c->in_flight = true;
+}
+
+/* pair approve: says which machine the laptop became. */
+static void pair_reply(struct client *c, const struct proto_msg *m)
+{
+	char *name, *user, *note;
+
+	if (strcmp(m->type, "pair.approved") || strcmp(m->id, c->req_id))
+		return;
+	c->in_flight = false;
+	if (c->json) {
+		print_json(m->body);
+	} else {
+		name = clean(proto_str(m->body, "name"));
+		user = clean(proto_str(m->body, "user"));
+		printf("paired %s (machine %s) for %s\n", name,
+		       proto_str(m->body, "machine"), user);
+		if (proto_str(m->body, "note")) {
+			note = clean(proto_str(m->body, "note"));
+			printf("note: %s\n", note);
+			free(note);
+		}
+		free(name);
+		free(user);
+	}
+	client_finish(c, EXIT_OK);
+}
+
+/* env: sets, unsets or lists the remote environment. */
+static void env_request(struct client *c)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	if (c->word1)
+		cJSON_AddStringToObject(body, "workspace", c->word1);
+	if (!strcmp(c->verb, "list")) {
+		client_send(c, "env.list", false, body, c->req_id);
+		return;
+	}
+	cJSON_AddStringToObject(body, "name", c->word2);
+	if (!strcmp(c->verb, "set"))
+		cJSON_AddStringToObject(body, "value", c->text.data);
+	client_send(c, !strcmp(c->verb, "set") ? "env.set" : "env.unset",
+		    false, body, c->req_id);
+}
+
+/* env: prints the names (never values) or confirms a change. */
+static void env_reply(struct client *c, const struct proto_msg *m)
+{
+	static const char *const fields[] = {
+		"workspace", "name", "updated", NULL,
+	};
+
+	if (strcmp(m->id, c->req_id))
+		return;
+	if (!strcmp(m->type, "env")) {
+		list_print(c, cJSON_GetObjectItemCaseSensitive(m->body,
+							       "vars"),
+			   fields);
+	} else if (!strcmp(m->type, "ok")) {
+		if (!c->json)
+			printf("%s %s\n", !strcmp(c->verb, "set") ? "set"
+								 : "unset",
+			       c->word2);
+		client_finish(c, EXIT_OK);
+	}
+}
+
 /* stop: asks the relay to stop the session. */
 static void stop_request(struct client *c)
 {
@@ -950,6 +1040,8 @@ static const struct command commands[] = {
 	{ "attach", 0, 1, stream_request, stream_reply },
 	{ "move", O_TO | O_WAIT, 1, move_request, move_reply },
 	{ "stop", 0, 1, stop_request, stop_reply },
+	{ "pair", 0, 3, pair_request, pair_reply },
+	{ "env", 0, 3, env_request, env_reply },
 };
 
 /* Handles the answer to hello. */
@@ -1169,7 +1261,7 @@ static int unknown_command(const char *name)
 					   commands[i].name);
 	return usage_error("unknown command '%s'; the commands are "
 			   "machines, sessions, start, status, send, tail, "
-			   "attach, move and stop", name);
+			   "attach, move, stop, pair and env", name);
 }
 
 /*
@@ -1330,12 +1422,98 @@ static void send_prepare(struct client *c, char **words, int n)
 		c->input_ids[i] = input_id_new();
 }
 
+/* env set: reads the value from stdin (never from the command line, where
+ * other users could see it in ps), without echo on a terminal. */
+static int env_read_value(struct client *c)
+{
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO);
+	char chunk[4096];
+	ssize_t n;
+
+	if (tty) {
+		fprintf(stderr, "value of %s (not shown; Enter ends it): ",
+			c->word2);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	while ((n = read(STDIN_FILENO, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || c->text.len + (size_t)n > ENV_VALUE_MAX)
+			break;
+		buf_append(&c->text, chunk, (size_t)n);
+		if (tty && memchr(chunk, '\n', (size_t)n))
+			break;
+	}
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	sodium_memzero(chunk, sizeof(chunk));
+	if (n < 0)
+		return usage_error("cannot read the value from stdin: %s",
+				   strerror(errno));
+	if (n > 0)
+		return usage_error("the value is longer than %d bytes",
+				   ENV_VALUE_MAX);
+	/* one final newline is how echo and a terminal end a value */
+	if (c->text.len && c->text.data[c->text.len - 1] == '\n')
+		c->text.len--;
+	if (c->text.len && c->text.data[c->text.len - 1] == '\r')
+		c->text.len--;
+	buf_append(&c->text, "", 1);
+	c->text.len--;
+	if (c->text.len == 0 || strlen(c->text.data) != c->text.len)
+		return usage_error("the value on stdin is empty or holds a NUL "
+				   "byte; to remove a variable use `baton env "
+				   "unset`");
+	log_redact_add(c->text.data);
+	return 0;
+}
+
+/* pair and env: their words after the command name. */
+static int words_check(struct client *c, char **pos, int npos)
+{
+	bool pair = !strcmp(c->cmd->name, "pair");
+
+	c->verb = npos > 0 ? pos[0] : "";
+	c->word1 = npos > 1 ? pos[1] : NULL;
+	c->word2 = npos > 2 ? pos[2] : NULL;
+	if (pair) {
+		if (strcmp(c->verb, "approve") || npos != 2)
+			return usage_error("usage: baton pair approve CODE "
+					   "(the code `baton-local pair` "
+					   "shows)");
+		return 0;
+	}
+	if (!strcmp(c->verb, "list")) {
+		if (npos > 2)
+			return usage_error("usage: baton env list "
+					   "[WORKSPACE]");
+		return 0;
+	}
+	if ((strcmp(c->verb, "set") && strcmp(c->verb, "unset")) ||
+	    npos != 3)
+		return usage_error("usage: baton env set WORKSPACE NAME (the "
+				   "value on stdin), baton env unset "
+				   "WORKSPACE NAME, baton env list "
+				   "[WORKSPACE]");
+	if (!strcmp(c->verb, "set"))
+		return env_read_value(c);
+	return 0;
+}
+
 /* Checks what each command needs once its arguments are read. */
 static int command_check(struct client *c, char **pos, int npos)
 {
 	const struct command *cmd = c->cmd;
 	int r;
 
+	if (cmd->args == 3)
+		return words_check(c, pos, npos);
 	if (cmd->args == 0 && npos > 0)
 		return usage_error("%s takes no arguments ('%s' is extra)",
 				   cmd->name, pos[0]);
@@ -1600,6 +1778,8 @@ static void client_clear(struct client *c)
 	free(c->dir);
 	free(c->input_ids);
 	free(c->last_close);
+	if (c->text.data)
+		sodium_memzero(c->text.data, c->text.cap);
 	buf_free(&c->text);
 	buf_free(&c->pending);
 }

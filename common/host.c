@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "checkpoint.h"
 #include "crash.h"
+#include "identity.h"
 #include "link.h"
 #include "log.h"
 #include "outbox.h"
@@ -80,7 +81,10 @@ struct host {
 	char *name;
 	char *machine;
 	char *generation;
-	char *token;
+	char *token;		/* machine token or bootstrap credential */
+	struct identity id;	/* the key pair this machine proves */
+	char *relay_url;
+	char *machine_file;	/* local: which machine record we are */
 	char *state_dir;
 	char *records_path;
 	char *home;
@@ -1126,6 +1130,27 @@ static void handle_stand_down(struct host *h, const char *id,
 
 static void handle_welcome(struct host *h, const struct proto_msg *m)
 {
+	const char *machine = proto_str(m->body, "machine");
+	int e;
+
+	if (machine && h->machine_file &&
+	    (h->machine == NULL || strcmp(h->machine, machine))) {
+		free(h->machine);
+		h->machine = xstrdup(machine);
+		e = identity_machine_save(h->machine_file, h->relay_url,
+					  machine, h->name,
+					  proto_str(m->body, "user"));
+		if (e < 0)
+			log_warn("host", "cannot write %s: %s; the next start "
+				 "needs the token again", h->machine_file,
+				 strerror(-e));
+	}
+	if (h->token && !strcmp(h->kind, "sandbox")) {
+		/* The bootstrap credential is spent; the key does from now. */
+		sodium_memzero(h->token, strlen(h->token));
+		free(h->token);
+		h->token = NULL;
+	}
 	log_info("host", "registered with the relay as %s %s",
 		 h->kind, h->name ? h->name : h->machine);
 	h->welcomed = true;
@@ -1145,14 +1170,39 @@ static void on_stop_timer(uv_timer_t *t)
 		host_shutdown(h);
 }
 
+/* Proves this machine's key by signing the relay's fresh nonce. */
+static void handle_challenge(struct host *h, const struct proto_msg *m)
+{
+	unsigned char nonce[IDENTITY_NONCE_BYTES];
+	char sig[IDENTITY_SIG_BYTES * 2 + 1];
+	const char *hex = proto_str(m->body, "nonce");
+	size_t got = 0;
+	cJSON *body;
+
+	if (h->welcomed || strlen(hex) != sizeof(nonce) * 2 ||
+	    sodium_hex2bin(nonce, sizeof(nonce), hex, strlen(hex), NULL,
+			   &got, NULL) < 0 || got != sizeof(nonce)) {
+		log_warn("host", "ignored a malformed challenge");
+		return;
+	}
+	identity_sign(&h->id, nonce, sig);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "signature", sig);
+	send_msg(h, "challenge.answer", m->id, NULL, body);
+}
+
 /* The relay refused our hello: retrying would not help, so stop. */
 static void refused(struct host *h, const char *code)
 {
-	if (!strcmp(code, PROTO_E_UNAUTHORIZED) ||
-	    !strcmp(code, PROTO_E_FORBIDDEN))
-		log_error("host", "the relay refused this machine's token; "
-			  "create one with `baton-relay token create --kind "
-			  "machine` and start again");
+	if ((!strcmp(code, PROTO_E_UNAUTHORIZED) ||
+	     !strcmp(code, PROTO_E_FORBIDDEN)) && h->machine_file)
+		log_error("host", "the relay refused this machine (its "
+			  "reason is above); pair it with `baton-local pair "
+			  "--relay %s` and start again", h->relay_url);
+	else if (!strcmp(code, PROTO_E_UNAUTHORIZED) ||
+		 !strcmp(code, PROTO_E_FORBIDDEN))
+		log_error("host", "the relay refused this sandbox (its reason "
+			  "is above); stopping");
 	else if (!strcmp(code, PROTO_E_VERSION))
 		log_error("host", "the relay speaks another protocol "
 			  "version; update this program");
@@ -1182,7 +1232,9 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 	if (m.session)
 		s = session_find(h, m.session);
 
-	if (!strcmp(m.type, "welcome")) {
+	if (!strcmp(m.type, "challenge")) {
+		handle_challenge(h, &m);
+	} else if (!strcmp(m.type, "welcome")) {
 		handle_welcome(h, &m);
 	} else if (!strcmp(m.type, "error")) {
 		log_warn("host", "the relay says: %s (%s)",
@@ -1242,7 +1294,9 @@ static void on_open(struct link *l, void *arg)
 
 	cJSON_AddNumberToObject(body, "version", PROTO_VERSION);
 	cJSON_AddStringToObject(body, "role", "machine");
-	cJSON_AddStringToObject(body, "token", h->token);
+	cJSON_AddStringToObject(body, "key", h->id.pk_hex);
+	if (h->token)
+		cJSON_AddStringToObject(body, "token", h->token);
 	cJSON_AddStringToObject(body, "kind", h->kind);
 	if (h->name)
 		cJSON_AddStringToObject(body, "name", h->name);
@@ -1299,7 +1353,7 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	struct link_opts lo = { 0 };
 	struct host *h = xcalloc(1, sizeof(*h));
 	const char *home = getenv("HOME");
-	char *spill;
+	char *spill, *key_path;
 	int e;
 
 	h->loop = loop;
@@ -1310,20 +1364,41 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	h->name = opts->name ? xstrdup(opts->name) : NULL;
 	h->machine = opts->machine ? xstrdup(opts->machine) : NULL;
 	h->generation = opts->generation ? xstrdup(opts->generation) : NULL;
-	h->token = xstrdup(opts->token);
+	h->token = opts->token ? xstrdup(opts->token) : NULL;
+	h->relay_url = xstrdup(opts->relay_url);
 	h->state_dir = xstrdup(opts->state_dir);
 	h->home = xstrdup(home ? home : "/");
 	h->records_path = xasprintf("%s/sessions.json", h->state_dir);
 	spill = xasprintf("%s/output.spill", h->state_dir);
 	h->out = outbox_new(spill, OUTBOX_MEMORY, OUTBOX_DISK);
 	free(spill);
-	log_redact_add(h->token);
+	if (h->token)
+		log_redact_add(h->token);
 
 	e = mkdir_p(h->state_dir, 0700);
 	if (e < 0) {
 		*cause = xasprintf("cannot create the state folder %s: %s",
 				   h->state_dir, strerror(-e));
 		goto fail;
+	}
+	key_path = xasprintf("%s/machine.key", h->state_dir);
+	e = identity_load(key_path, &h->id, cause);
+	free(key_path);
+	if (e < 0)
+		goto fail;
+	if (!strcmp(h->kind, "local")) {
+		h->machine_file = xasprintf("%s/machine.json", h->state_dir);
+		if (h->machine == NULL)
+			h->machine = identity_machine_load(h->machine_file,
+							   h->relay_url);
+		if (h->machine == NULL && h->token == NULL) {
+			e = -ENOKEY;
+			*cause = xasprintf("this laptop is not paired with %s;"
+					   " run `baton-local pair --relay %s`"
+					   " (or give a machine token)",
+					   h->relay_url, h->relay_url);
+			goto fail;
+		}
 	}
 	e = agent_profiles_load(opts->agents_file, &h->profiles, cause);
 	if (e < 0)
@@ -1394,6 +1469,9 @@ void host_free(struct host *h)
 	if (h->token)
 		sodium_memzero(h->token, strlen(h->token));
 	free(h->token);
+	identity_clear(&h->id);
+	free(h->relay_url);
+	free(h->machine_file);
 	free(h->state_dir);
 	free(h->records_path);
 	free(h->home);

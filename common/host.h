@@ -42,6 +42,9 @@ struct host_opts {
 	const char *relay_url;
 	const char *ca_file;		/* CAs for wss://; NULL: system's */
 	bool insecure;			/* allow ws:// beyond loopback */
+	/* local: a machine token, needed until the laptop has a record
+	 * (state_dir/machine.json); sandbox: its bootstrap credential, spent
+	 * by the first connection. NULL: the key in state_dir proves it. */
 	const char *token;
 	const char *kind;		/* "local" or "sandbox" */
 	const char *name;		/* local: the machine's name */

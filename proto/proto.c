@@ -33,7 +33,7 @@ struct field {
 	bool optional;
 };
 
-#define FIELDS_MAX 8
+#define FIELDS_MAX 10
 
 struct msg_type {
 	const char *name;
@@ -50,10 +50,13 @@ struct msg_type {
 static const struct msg_type types[] = {
 	/* handshake and generic replies */
 	{ "hello", C | M, false, {
-		{ "version", F_INT }, { "role", F_STR }, { "token", F_STR },
+		{ "version", F_INT }, { "role", F_STR },
+		{ "token", F_STR, OPT }, { "key", F_STR, OPT },
 		{ "name", F_STR, OPT }, { "kind", F_STR, OPT },
 		{ "machine", F_UUID, OPT }, { "generation", F_U64, OPT },
 		{ "sessions", F_ARR, OPT } } },
+	{ "challenge", R, false, { { "nonce", F_STR } } },
+	{ "challenge.answer", M, false, { { "signature", F_STR } } },
 	{ "welcome", R, false, {
 		{ "user", F_STR }, { "role", F_STR },
 		{ "machine", F_UUID, OPT }, { "version", F_INT } } },
@@ -62,6 +65,22 @@ static const struct msg_type types[] = {
 	{ "ok", R, false, { { NULL } } },
 	{ "ping", C | M | R, false, { { NULL } } },
 	{ "pong", C | M | R, false, { { NULL } } },
+
+	/* pairing a laptop: the daemon waits, a signed-in client approves */
+	{ "pair.code", R, false, { { "code", F_STR }, { "expires", F_INT } } },
+	{ "pair.approve", C, false, { { "code", F_STR } } },
+	{ "pair.approved", R, false, { { "machine", F_UUID },
+		{ "name", F_STR }, { "user", F_STR },
+		{ "note", F_STR, OPT } } },
+
+	/* the remote environment of a workspace's sandbox */
+	{ "env.set", C, false, { { "workspace", F_STR }, { "name", F_STR },
+		{ "value", F_STR } } },
+	{ "env.unset", C, false, { { "workspace", F_STR },
+		{ "name", F_STR } } },
+	{ "env.list", C, false, { { "workspace", F_STR, OPT } } },
+	{ "env", R, false, { { "vars", F_ARR } } },
+	{ "env.sealed", R, false, { { "sealed", F_STR } } },
 
 	/* client requests and their replies */
 	{ "machines.list", C, false, { { NULL } } },

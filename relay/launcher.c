@@ -140,7 +140,7 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 	env[n++] = env_entry("LANG", "C.UTF-8");
 	env[n++] = env_entry("TERM", "xterm-256color");
 	env[n++] = env_entry("BATON_RELAY", relay_url);
-	env[n++] = env_entry("BATON_TOKEN", token);
+	env[n++] = env_entry("BATON_BOOTSTRAP", token);
 	env[n++] = env_entry("BATON_MACHINE", m->id);
 	env[n++] = env_entry("BATON_GENERATION", gen);
 	env[n++] = env_entry("BATON_WORKSPACE", workspace);

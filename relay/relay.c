@@ -21,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RECENT_INPUTS 256		/* input ids remembered per session */
 #define PENDING_INPUT_MAX (1024 * 1024)	/* input held during a move */
 #define HAVES_MAX 32			/* checkpoints offered as haves */
+#define BOOTSTRAP_TTL_S 600		/* a sandbox must say hello by then */
 
 enum move_phase {
 	MOVE_SUSPENDING,	/* waiting for the source's checkpoint */
@@ -373,141 +375,52 @@ static void recover_sessions(struct relay *r, struct conn *c,
 	store_sessions_free(live, n);
 }
 
-/* Authenticates and registers a connection from its hello. */
-static void handle_hello(struct relay *r, struct conn *c,
-			 const struct proto_msg *m)
+/*
+ * Admits a connection auth.c has vouched for: says welcome and, for a
+ * machine, makes it the machine's connection and settles its sessions.
+ */
+void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
+		 const cJSON *held)
 {
-	const char *role = proto_str(m->body, "role");
-	const char *token = proto_str(m->body, "token");
 	struct store_machine mach = { 0 };
-	char *user = NULL, *kind = NULL, *scope = NULL;
-	int64_t version = 0;
 	cJSON *body;
-	int e;
 
-	if (c->role != CONN_NEW) {
-		conn_send_error(c, m->id, NULL, PROTO_E_CONFLICT,
-				"hello was already received");
-		return;
-	}
-	proto_int(m->body, "version", &version);
-	if (version != PROTO_VERSION) {
-		conn_send_error(c, m->id, NULL, PROTO_E_VERSION,
-				"this relay speaks protocol version 1; "
-				"update baton");
-		conn_close(c, "protocol version mismatch");
-		return;
-	}
-	e = store_token_check(r->store, token, &user, &kind, &scope);
-	if (e == -EKEYREVOKED || e == -EKEYEXPIRED) {
-		bool revoked = e == -EKEYREVOKED;
+	if (c->role == CONN_MACHINE) {
+		struct conn *old;
 
-		conn_send_error(c, m->id, NULL, PROTO_E_UNAUTHORIZED,
-				revoked ? "the token was revoked; create a new "
-				"one with `baton-relay token create`"
-				: "the token has expired; create a new one "
-				"with `baton-relay token create`");
-		conn_close(c, revoked ? "revoked token" : "expired token");
-		goto out;
-	}
-	if (e < 0) {
-		conn_send_error(c, m->id, NULL, PROTO_E_UNAUTHORIZED,
-				"the token is not valid for this relay; "
-				"create one with `baton-relay token create`");
-		conn_close(c, "invalid token");
-		goto out;
-	}
-	if (strcmp(role, "client") && strcmp(role, "machine")) {
-		conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE,
-				"role must be \"client\" or \"machine\"");
-		conn_close(c, "bad role");
-		goto out;
-	}
-	if (strcmp(role, kind)) {
-		char *why = xasprintf("this is a %s token; a %s needs a token "
-				      "made with --kind %s", kind, role,
-				      role);
-
-		conn_send_error(c, m->id, NULL, PROTO_E_FORBIDDEN, why);
-		free(why);
-		conn_close(c, "token of the wrong kind");
-		goto out;
-	}
-
-	c->user = user;
-	user = NULL;
-	if (!strcmp(role, "client")) {
-		c->role = CONN_CLIENT;
-		c->read_only = scope && !strcmp(scope, "read");
-	} else {
-		const char *mkind = proto_str(m->body, "kind");
-		const char *name = proto_str(m->body, "name");
-		const char *mid = proto_str(m->body, "machine");
-
-		if (mkind && !strcmp(mkind, "sandbox")) {
-			uint64_t gen = 0;
-
-			e = mid ? store_machine_get(r->store, mid, &mach)
-				: -ENOENT;
-			if (e == 0 && (strcmp(mach.user, c->user) ||
-				       strcmp(mach.kind, "sandbox")))
-				e = -EPERM;
-			/* A re-created container has a newer generation;
-			 * an old one must not pass for it. */
-			if (e == 0 &&
-			    (proto_u64(m->body, "generation", &gen) < 0 ||
-			     gen != (uint64_t)mach.generation)) {
-				conn_send_error(c, m->id, NULL,
-						PROTO_E_STALE, "this sandbox's "
-						"generation is not the "
-						"current one; it is retired");
-				conn_close(c, "stale sandbox generation");
-				goto out;
-			}
-		} else if (name) {
-			e = store_machine_local(r->store, c->user, name,
-						&mach);
-		} else {
-			e = -EINVAL;
+		if (store_machine_get(r->store, c->machine_id, &mach) < 0) {
+			conn_send_error(c, hello_id, NULL, PROTO_E_FAILED,
+					"the relay lost this machine's record;"
+					" see its log");
+			conn_close(c, "machine record missing");
+			return;
 		}
-		if (e < 0) {
-			conn_send_error(c, m->id, NULL, PROTO_E_FORBIDDEN,
-					"a machine needs a name (local) or "
-					"the id of its own sandbox record");
-			conn_close(c, "unknown machine");
-			goto out;
-		}
-		c->role = CONN_MACHINE;
-		c->machine_id = xstrdup(mach.id);
 		c->machine_name = xstrdup(mach.name);
 		c->machine_kind = xstrdup(mach.kind);
-
-		struct conn *old = bus_machine_set(r->bus, mach.id, c);
-
+		old = bus_machine_set(r->bus, mach.id, c);
 		if (old)
 			conn_close(old, "replaced by a newer connection of "
 				   "the same machine");
 		store_machine_set_state(r->store, mach.id,
 					!strcmp(mach.kind, "sandbox")
 						? "ready" : "online");
+		store_machine_clear(&mach);
 	}
 
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "user", c->user);
-	cJSON_AddStringToObject(body, "role", role);
+	cJSON_AddStringToObject(body, "role",
+				c->role == CONN_CLIENT ? "client" : "machine");
 	if (c->machine_id)
 		cJSON_AddStringToObject(body, "machine", c->machine_id);
 	cJSON_AddNumberToObject(body, "version", PROTO_VERSION);
-	conn_send_owned(c, proto_encode("welcome", m->id, NULL, body));
+	conn_send_owned(c, proto_encode("welcome", hello_id, NULL, body));
 	LOG_AT(c->role == CONN_CLIENT ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 	       "relay", "%s %s of user %s connected from %s",
 		 c->role == CONN_CLIENT ? "client" : "machine",
 		 c->machine_name ? c->machine_name : "", c->user, c->peer);
 
 	if (c->role == CONN_MACHINE) {
-		const cJSON *held = cJSON_GetObjectItemCaseSensitive(
-			m->body, "sessions");
-
 		reconcile_sessions(r, c, held);
 		for (struct rsession *s = r->sessions; s; s = s->next)
 			if (s->move && s->move->phase == MOVE_LAUNCHING &&
@@ -515,11 +428,6 @@ static void handle_hello(struct relay *r, struct conn *c,
 				move_resume(r, s);
 		recover_sessions(r, c, held);
 	}
-out:
-	store_machine_clear(&mach);
-	free(user);
-	free(kind);
-	free(scope);
 }
 
 /* ---- client requests ---- */
@@ -532,6 +440,9 @@ out:
 static bool steers(const char *type)
 {
 	return !strcmp(type, "session.start") ||
+	       !strcmp(type, "pair.approve") ||
+	       !strcmp(type, "env.set") ||
+	       !strcmp(type, "env.unset") ||
 	       !strcmp(type, "session.move") ||
 	       !strcmp(type, "session.stop") ||
 	       !strcmp(type, "session.resize");
@@ -880,6 +791,10 @@ static void handle_client(struct relay *r, struct conn *c,
 		handle_session_start(r, c, m);
 		return;
 	}
+	if (!strcmp(m->type, "pair.approve")) {
+		auth_pair_approve(r, c, m);
+		return;
+	}
 	if (!strcmp(m->type, "ping")) {
 		conn_send_owned(c, proto_encode("pong", m->id, NULL, NULL));
 		return;
@@ -1058,8 +973,9 @@ static void handle_suspended(struct relay *r, struct conn *c,
 }
 
 /*
- * Starts a new generation of the workspace's sandbox with a credential of
- * its own; an older generation still running is refused from then on.
+ * Starts a new generation of the workspace's sandbox with a one-time
+ * bootstrap credential for its first connection, where it binds its own key;
+ * an older generation still running is refused from then on.
  */
 static int sandbox_launch(struct relay *r, const char *user,
 			  const char *workspace, char **cause)
@@ -1070,8 +986,9 @@ static int sandbox_launch(struct relay *r, const char *user,
 
 	e = store_machine_sandbox(r->store, user, workspace, 1, &m);
 	if (e == 0)
-		e = store_token_create(r->store, user, "machine", NULL, 0,
-				       &token);
+		e = store_bootstrap_create(r->store, m.id, m.generation,
+					   (int64_t)time(NULL) +
+						   BOOTSTRAP_TTL_S, &token);
 	if (e < 0)
 		*cause = xasprintf("cannot record a new sandbox: %s",
 				   strerror(-e));
@@ -1466,12 +1383,29 @@ void relay_on_text(struct relay *r, struct conn *c, const char *text,
 		proto_msg_free(&m);
 		return;
 	}
-	if (c->role == CONN_NEW && strcmp(m.type, "hello")) {
+	if (!strcmp(m.type, "ping") && c->role != CONN_CLIENT &&
+	    c->role != CONN_MACHINE) {
+		conn_send_owned(c, proto_encode("pong", m.id, NULL, NULL));
+	} else if (!strcmp(m.type, "pong") && c->role != CONN_CLIENT &&
+		   c->role != CONN_MACHINE) {
+		/* liveness only */
+	} else if (c->role == CONN_NEW && c->wait &&
+		   !strcmp(m.type, "challenge.answer")) {
+		auth_answer(r, c, &m);
+	} else if (c->role == CONN_NEW && strcmp(m.type, "hello")) {
 		conn_send_error(c, m.id, NULL, PROTO_E_UNAUTHORIZED,
-				"send hello with a token first");
+				c->wait ? "answer the challenge first"
+					: "send hello with a token first");
 		conn_close(c, "message before hello");
 	} else if (!strcmp(m.type, "hello")) {
-		handle_hello(r, c, &m);
+		if (c->role == CONN_NEW)
+			auth_hello(r, c, &m);
+		else
+			conn_send_error(c, m.id, NULL, PROTO_E_CONFLICT,
+					"hello was already received");
+	} else if (c->role == CONN_PAIRING) {
+		conn_send_error(c, m.id, NULL, PROTO_E_FORBIDDEN,
+				"this connection waits to be paired");
 	} else if (c->role == CONN_CLIENT) {
 		handle_client(r, c, &m);
 	} else {

@@ -22,7 +22,10 @@ enum conn_role {
 	CONN_NEW = 0,		/* no hello yet */
 	CONN_CLIENT,
 	CONN_MACHINE,
+	CONN_PAIRING,		/* a laptop showing a pairing code */
 };
+
+struct auth_wait;
 
 /* One WebSocket to the relay. */
 struct conn {
@@ -37,6 +40,11 @@ struct conn {
 	char *machine_name;
 	char *machine_kind;	/* "local" or "sandbox" */
 	bool read_only;		/* clients: the token may only watch */
+	struct auth_wait *wait;	/* hello waiting for its signed answer */
+	char *pair_code;	/* pairing: the code, until it is used */
+	char *pair_name;	/* pairing: the machine name asked for */
+	char *pair_key;		/* pairing: the key it proved */
+	int64_t pair_expires;	/* pairing: unix seconds */
 	bool closing;		/* close after the queue is written */
 	char peer[64];		/* address, for logs */
 	struct conn *next;
@@ -80,7 +88,18 @@ void conn_send_error(struct conn *c, const char *id, const char *session,
 void conn_close(struct conn *c, const char *reason);
 size_t conn_queued(const struct conn *c);
 
+/* auth.c: who a connection is (see the file's first comment) */
+void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m);
+void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m);
+void auth_pair_approve(struct relay *r, struct conn *c,
+		       const struct proto_msg *m);
+void auth_conn_free(struct conn *c);
+
 /* relay.c: what the relay does with messages */
+/* Welcomes a connection auth.c has vouched for; held: a machine's
+ * sessions from its hello. */
+void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
+		 const cJSON *held);
 void relay_on_text(struct relay *r, struct conn *c, const char *text,
 		   size_t len);
 void relay_on_binary(struct relay *r, struct conn *c, const void *data,

@@ -36,6 +36,7 @@ static void conn_free(struct relay *r, struct conn *c)
 	}
 	frame_queue_clear(&c->out);
 	frame_rx_free(&c->in);
+	auth_conn_free(c);
 	free(c->user);
 	free(c->machine_id);
 	free(c->machine_name);

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "store.h"
 #include "proto.h"
+#include "log.h"
 #include "util.h"
 
 #include <assert.h>
@@ -33,9 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 #define TOKEN_PREFIX "bt_"
+#define BOOTSTRAP_PREFIX "bb_"
 #define TOKEN_BYTES 32
 #define TOKEN_LEN (3 + 43)		/* prefix and base64url of 32 bytes */
 #define HASH_HEX (crypto_generichash_BYTES * 2 + 1)
@@ -48,20 +50,37 @@
 #define TR_MARK 256			/* records between index marks */
 #define TR_BLOCK 65536			/* read size when scanning */
 
+#define TOKENS_TABLE \
+	"CREATE TABLE tokens (" \
+	" hash TEXT PRIMARY KEY," \
+	" id TEXT NOT NULL UNIQUE," \
+	" user TEXT NOT NULL REFERENCES users (name)," \
+	" kind TEXT NOT NULL CHECK (kind IN ('client', 'machine'))," \
+	" scope TEXT NOT NULL CHECK (scope IN ('steer', 'read', 'machine')" \
+	" AND (scope = 'machine') = (kind = 'machine'))," \
+	" created INTEGER NOT NULL," \
+	" expires INTEGER NOT NULL DEFAULT 0," \
+	" revoked INTEGER NOT NULL DEFAULT 0);"
+
+/* Version 3: machine keys, sandbox bootstrap credentials, remote env. */
+#define V3_TABLES \
+	"CREATE TABLE bootstraps (" \
+	" hash TEXT PRIMARY KEY," \
+	" machine TEXT NOT NULL REFERENCES machines (id)," \
+	" generation INTEGER NOT NULL," \
+	" expires INTEGER NOT NULL);" \
+	"CREATE TABLE env (" \
+	" workspace TEXT NOT NULL REFERENCES workspaces (id)," \
+	" name TEXT NOT NULL," \
+	" value TEXT NOT NULL," \
+	" updated INTEGER NOT NULL," \
+	" PRIMARY KEY (workspace, name));"
+
 static const char schema_sql[] =
 	"CREATE TABLE users ("
 	" name TEXT PRIMARY KEY,"
 	" created INTEGER NOT NULL);"
-	"CREATE TABLE tokens ("
-	" hash TEXT PRIMARY KEY,"
-	" id TEXT NOT NULL UNIQUE,"
-	" user TEXT NOT NULL REFERENCES users (name),"
-	" kind TEXT NOT NULL CHECK (kind IN ('client', 'machine')),"
-	" scope TEXT NOT NULL CHECK (scope IN ('steer', 'read', 'machine')"
-	" AND (scope = 'machine') = (kind = 'machine')),"
-	" created INTEGER NOT NULL,"
-	" expires INTEGER NOT NULL DEFAULT 0,"
-	" revoked INTEGER NOT NULL DEFAULT 0);"
+	TOKENS_TABLE
 	"CREATE INDEX tokens_user ON tokens (user, created);"
 	"CREATE TABLE machines ("
 	" id TEXT PRIMARY KEY,"
@@ -72,6 +91,7 @@ static const char schema_sql[] =
 	" workspace TEXT,"
 	" generation INTEGER NOT NULL DEFAULT 0,"
 	" created INTEGER NOT NULL,"
+	" pubkey TEXT,"
 	" UNIQUE (user, name));"
 	"CREATE UNIQUE INDEX machines_sandbox ON machines (user, workspace)"
 	" WHERE kind = 'sandbox';"
@@ -107,10 +127,34 @@ static const char schema_sql[] =
 	"CREATE TABLE session_profiles ("
 	" session TEXT PRIMARY KEY,"
 	" profile TEXT NOT NULL);"
-	"PRAGMA user_version = 2;";
+	V3_TABLES
+	"PRAGMA user_version = 3;";
+
+/*
+ * Upgrades, one per version: migrations[v] takes a database from version v
+ * to v + 1, inside the transaction that opens it.
+ */
+static const char *const migrations[SCHEMA_VERSION] = {
+	[1] = "ALTER TABLE tokens RENAME TO tokens_v1;"
+	      TOKENS_TABLE
+	      "INSERT INTO tokens (hash, id, user, kind, scope, created)"
+	      " SELECT hash, lower(hex(randomblob(6))), user, kind,"
+	      " CASE kind WHEN 'machine' THEN 'machine' ELSE 'steer' END,"
+	      " created FROM tokens_v1;"
+	      "DROP TABLE tokens_v1;"
+	      "CREATE INDEX tokens_user ON tokens (user, created);"
+	      "CREATE TABLE session_profiles ("
+	      " session TEXT PRIMARY KEY,"
+	      " profile TEXT NOT NULL);"
+	      "PRAGMA user_version = 2;",
+	[2] = "ALTER TABLE machines ADD COLUMN pubkey TEXT;"
+	      V3_TABLES
+	      "PRAGMA user_version = 3;",
+};
 
 #define TOKEN_COLS "id, user, kind, scope, created, expires, revoked"
-#define MACHINE_COLS "id, user, name, kind, state, workspace, generation"
+#define MACHINE_COLS "id, user, name, kind, state, workspace, generation," \
+	" pubkey"
 #define SESSION_COLS "id, user, machine, workspace, agent, worktree, state," \
 	" checkpoint, epoch, seq, exit_status"
 
@@ -132,6 +176,14 @@ enum query {
 	Q_MACHINE_BUMP,
 	Q_MACHINE_STATE,
 	Q_MACHINE_LIST,
+	Q_MACHINE_KEY,
+	Q_BOOTSTRAP_ADD,
+	Q_BOOTSTRAP_GET,
+	Q_BOOTSTRAP_DROP,
+	Q_WORKSPACE_FIND,
+	Q_ENV_SET,
+	Q_ENV_UNSET,
+	Q_ENV_LIST,
 	Q_WORKSPACE_ADD,
 	Q_WORKSPACE_GET,
 	Q_WORKSPACE_OWNER,
@@ -173,11 +225,30 @@ static const char *const queries[Q_COUNT] = {
 	[Q_MACHINE_SANDBOX] = "SELECT " MACHINE_COLS " FROM machines"
 		" WHERE user = ?1 AND workspace = ?2 AND kind = 'sandbox'",
 	[Q_MACHINE_BUMP] = "UPDATE machines SET generation = generation + 1,"
-		" state = 'created'"
+		" state = 'created', pubkey = NULL"
 		" WHERE user = ?1 AND workspace = ?2 AND kind = 'sandbox'",
 	[Q_MACHINE_STATE] = "UPDATE machines SET state = ?2 WHERE id = ?1",
 	[Q_MACHINE_LIST] = "SELECT " MACHINE_COLS " FROM machines"
 		" WHERE user = ?1 ORDER BY name",
+	[Q_MACHINE_KEY] = "UPDATE machines SET pubkey = ?2 WHERE id = ?1",
+	[Q_BOOTSTRAP_ADD] = "INSERT INTO bootstraps (hash, machine, generation,"
+		" expires) VALUES (?1, ?2, ?3, ?4)",
+	[Q_BOOTSTRAP_GET] = "SELECT machine, generation, expires"
+		" FROM bootstraps WHERE hash = ?1",
+	/* a credential works once; older ones of the machine go with it */
+	[Q_BOOTSTRAP_DROP] = "DELETE FROM bootstraps WHERE hash = ?1"
+		" OR machine = ?2 AND generation <= ?3 OR expires < ?4",
+	[Q_WORKSPACE_FIND] = "SELECT id, key FROM workspaces"
+		" WHERE user = ?1 AND (key = ?2 OR id = lower(?2))",
+	[Q_ENV_SET] = "INSERT INTO env (workspace, name, value, updated)"
+		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace, name)"
+		" DO UPDATE SET value = excluded.value,"
+		" updated = excluded.updated",
+	[Q_ENV_UNSET] = "DELETE FROM env WHERE workspace = ?1 AND name = ?2",
+	[Q_ENV_LIST] = "SELECT e.workspace, w.key, e.name, e.value, e.updated"
+		" FROM env e JOIN workspaces w ON w.id = e.workspace"
+		" WHERE w.user = ?1 AND (?2 IS NULL OR e.workspace = ?2)"
+		" ORDER BY w.key, e.name",
 	[Q_WORKSPACE_ADD] = "INSERT INTO workspaces (id, user, key, created)"
 		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user, key) DO NOTHING",
 	[Q_WORKSPACE_GET] = "SELECT id FROM workspaces"
@@ -550,13 +621,36 @@ static int db_open(struct store *s, char **cause)
 	if (rc != SQLITE_OK)
 		goto fail;
 
-	if (version == 0) {
+	if (version < SCHEMA_VERSION) {
+		/* Another relay or `token create` may be doing the same: the
+		 * version is read again under the write lock. */
 		rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
 			rc = db_version(s->db, &version);
 		if (rc == SQLITE_OK && version == 0) {
 			rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
 			version = SCHEMA_VERSION;
+		}
+		while (rc == SQLITE_OK && version > 0 &&
+		       version < SCHEMA_VERSION) {
+			log_info("store", "upgrading %s from schema version "
+				 "%ld to %ld", path, version, version + 1);
+			rc = sqlite3_exec(s->db, migrations[version], NULL,
+					  NULL, NULL);
+			if (rc != SQLITE_OK) {
+				err = db_errno(rc) ? db_errno(rc) : -EIO;
+				set_cause(cause, "cannot upgrade the database "
+					  "%s from schema version %ld (%s); "
+					  "it is left as it was: restore it "
+					  "from a backup, or move the data "
+					  "folder aside and start with an "
+					  "empty one", path, version,
+					  sqlite3_errmsg(s->db));
+				sqlite3_exec(s->db, "ROLLBACK", NULL, NULL,
+					     NULL);
+				goto out;
+			}
+			version++;
 		}
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
@@ -567,13 +661,7 @@ static int db_open(struct store *s, char **cause)
 			goto fail;
 		}
 	}
-	if (version > 0 && version < SCHEMA_VERSION) {
-		err = -EPROTO;
-		set_cause(cause, "the data folder %s was made by an older "
-			  "baton-relay (database schema version %ld; this one "
-			  "uses %d); move it aside and start with an empty "
-			  "one", s->dir, version, SCHEMA_VERSION);
-	} else if (version != SCHEMA_VERSION) {
+	if (version != SCHEMA_VERSION) {
 		err = -EPROTO;
 		set_cause(cause, "the database %s has schema version %ld, and "
 			  "this baton-relay knows version %d; run the "
@@ -902,6 +990,7 @@ void store_machine_clear(struct store_machine *m)
 	free(m->kind);
 	free(m->state);
 	free(m->workspace);
+	free(m->pubkey);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -915,6 +1004,7 @@ static void machine_row(sqlite3_stmt *st, struct store_machine *m)
 	m->state = col_str(st, 4);
 	m->workspace = col_str(st, 5);
 	m->generation = sqlite3_column_int64(st, 6);
+	m->pubkey = col_str(st, 7);
 }
 
 /* Runs a query that returns at most one machine; -ENOENT for none. */
@@ -1118,6 +1208,239 @@ int store_workspace_ensure(struct store *s, const char *user,
 		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 	db_done(st);
 	return err;
+}
+
+/* Makes a random credential with PREFIX; returns it and its hash. */
+static char *credential_new(const char *prefix, char hash[HASH_HEX])
+{
+	uint8_t raw[TOKEN_BYTES];
+	char b64[sodium_base64_ENCODED_LEN(TOKEN_BYTES,
+			sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	char *t;
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(b64, sizeof(b64), raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	t = xasprintf("%s%s", prefix, b64);
+	sodium_memzero(raw, sizeof(raw));
+	sodium_memzero(b64, sizeof(b64));
+	token_hash(t, hash);
+	return t;
+}
+
+int store_machine_set_key(struct store *s, const char *id,
+			  const char *pubkey)
+{
+	if (!valid_text(id, TEXT_SHORT) ||
+	    (pubkey && !valid_text(pubkey, TEXT_SHORT)))
+		return -EINVAL;
+	return db_exec(s, Q_MACHINE_KEY, "ss", id, pubkey);
+}
+
+int store_machine_pair(struct store *s, const char *user, const char *name,
+		       const char *pubkey, struct store_machine *out,
+		       bool *replaced)
+{
+	int err;
+
+	*replaced = false;
+	if (!valid_text(pubkey, TEXT_SHORT))
+		return -EINVAL;
+	err = db_exec(s, Q_BEGIN, "");
+	if (err)
+		return err;
+	err = db_exec(s, Q_USER_ADD, "si", user, now_s());
+	if (err == 0)
+		err = store_machine_local(s, user, name, out);
+	if (err == 0) {
+		*replaced = out->pubkey && strcmp(out->pubkey, pubkey);
+		err = db_exec(s, Q_MACHINE_KEY, "ss", out->id, pubkey);
+	}
+	if (err == 0) {
+		free(out->pubkey);
+		out->pubkey = xstrdup(pubkey);
+	}
+	err = db_end(s, err);
+	if (err)
+		store_machine_clear(out);
+	return err;
+}
+
+int store_bootstrap_create(struct store *s, const char *machine,
+			   int64_t generation, int64_t expires,
+			   char **credential)
+{
+	char hash[HASH_HEX];
+	char *t;
+	int err;
+
+	*credential = NULL;
+	if (!valid_text(machine, TEXT_SHORT))
+		return -EINVAL;
+	t = credential_new(BOOTSTRAP_PREFIX, hash);
+	err = db_exec(s, Q_BOOTSTRAP_ADD, "ssii", hash, machine, generation,
+		      expires);
+	if (err) {
+		sodium_memzero(t, strlen(t));
+		free(t);
+		return err;
+	}
+	*credential = t;
+	return 0;
+}
+
+int store_bootstrap_take(struct store *s, const char *credential,
+			 const char *machine, int64_t generation)
+{
+	char hash[HASH_HEX];
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (credential == NULL ||
+	    strnlen(credential, TOKEN_LEN + 1) != TOKEN_LEN ||
+	    strncmp(credential, BOOTSTRAP_PREFIX, strlen(BOOTSTRAP_PREFIX)))
+		return -ENOENT;
+	if (!valid_text(machine, TEXT_SHORT))
+		return -EINVAL;
+	token_hash(credential, hash);
+
+	err = db_exec(s, Q_BEGIN, "");
+	if (err)
+		return err;
+	err = db_query(s, Q_BOOTSTRAP_GET, &st, "s", hash);
+	if (err == 0) {
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW)
+			err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+		else if (strcmp((const char *)sqlite3_column_text(st, 0),
+				machine) ||
+			 sqlite3_column_int64(st, 1) != generation)
+			err = -EPERM;
+		else if (sqlite3_column_int64(st, 2) < now_s())
+			err = -EKEYEXPIRED;
+		db_done(st);
+	}
+	/* Only a credential used for its own machine is spent: one shown
+	 * to the wrong record proves nothing and is left alone. */
+	if (err == 0 || err == -EKEYEXPIRED) {
+		int e = db_exec(s, Q_BOOTSTRAP_DROP, "ssii", hash, machine,
+				generation, now_s());
+
+		if (e)
+			err = e;
+	}
+	if (err == -EKEYEXPIRED || err == -ENOENT || err == -EPERM) {
+		/* a refusal, not a failure: keep what was dropped */
+		int e = db_end(s, 0);
+
+		return e ? e : err;
+	}
+	return db_end(s, err);
+}
+
+int store_workspace_find(struct store *s, const char *user,
+			 const char *name, char **id, char **key)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*id = NULL;
+	if (key)
+		*key = NULL;
+	if (!valid_text(user, USER_MAX) || !valid_text(name, TEXT_LONG))
+		return -EINVAL;
+	err = db_query(s, Q_WORKSPACE_FIND, &st, "ss", user, name);
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = col_str(st, 0);
+		if (key)
+			*key = col_str(st, 1);
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+	}
+	db_done(st);
+	return err;
+}
+
+/* Env names: what a POSIX shell accepts, [A-Za-z_][A-Za-z0-9_]*. */
+static bool valid_env_name(const char *name)
+{
+	if (!valid_text(name, TEXT_SHORT) || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
+int store_env_set(struct store *s, const char *workspace, const char *name,
+		  const char *value)
+{
+	if (!valid_text(workspace, TEXT_SHORT) || !valid_env_name(name) ||
+	    value == NULL)
+		return -EINVAL;
+	return db_exec(s, Q_ENV_SET, "sssi", workspace, name, value, now_s());
+}
+
+int store_env_unset(struct store *s, const char *workspace, const char *name)
+{
+	int err;
+
+	if (!valid_text(workspace, TEXT_SHORT) || !valid_env_name(name))
+		return -EINVAL;
+	err = db_exec(s, Q_ENV_UNSET, "ss", workspace, name);
+	if (err == 0 && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+int store_env_list(struct store *s, const char *user, const char *workspace,
+		   struct store_env **out, size_t *count)
+{
+	struct store_env *vs = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*out = NULL;
+	*count = 0;
+	err = db_query(s, Q_ENV_LIST, &st, "ss", user, workspace);
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			vs = xrealloc(vs, cap * sizeof(*vs));
+		}
+		vs[n].workspace = col_str(st, 0);
+		vs[n].key = col_str(st, 1);
+		vs[n].name = col_str(st, 2);
+		vs[n].value = col_str(st, 3);
+		vs[n].updated = sqlite3_column_int64(st, 4);
+		n++;
+	}
+	db_done(st);
+	if (rc != SQLITE_DONE) {
+		store_env_free(vs, n);
+		return db_errno(rc);
+	}
+	*out = vs;
+	*count = n;
+	return 0;
+}
+
+void store_env_free(struct store_env *vs, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(vs[i].workspace);
+		free(vs[i].key);
+		free(vs[i].name);
+		free(vs[i].value);
+	}
+	free(vs);
 }
 
 void store_session_clear(struct store_session *ss)

@@ -18,6 +18,7 @@
 #define BATON_STORE_H
 
 #include <git2.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +78,7 @@ struct store_machine {
 	char *state;		/* local: online, offline; sandbox: lifecycle */
 	char *workspace;	/* sandbox: the workspace it serves */
 	int64_t generation;	/* sandbox: bumped on each new container */
+	char *pubkey;		/* hex Ed25519 key it proves, or NULL */
 };
 void store_machine_clear(struct store_machine *m);
 
@@ -98,6 +100,27 @@ int store_machine_by_name(struct store *s, const char *user,
 			  const char *name, struct store_machine *out);
 int store_machine_set_state(struct store *s, const char *id,
 			    const char *state);
+/* Binds a machine to the public key it must prove from now on (hex);
+ * NULL unbinds. A new sandbox generation starts unbound. */
+int store_machine_set_key(struct store *s, const char *id,
+			  const char *pubkey);
+/* Pairs a laptop: finds or creates the local machine (user, name) and
+ * binds it to pubkey; *replaced says that it had another key before. */
+int store_machine_pair(struct store *s, const char *user, const char *name,
+		       const char *pubkey, struct store_machine *out,
+		       bool *replaced);
+
+/* A sandbox's one-time bootstrap credential, bound to its machine record
+ * and generation and valid until `expires` (unix seconds). Returned once,
+ * in clear (caller frees); only its hash is kept. */
+int store_bootstrap_create(struct store *s, const char *machine,
+			   int64_t generation, int64_t expires,
+			   char **credential);
+/* Spends a bootstrap credential for (machine, generation): 0 once, then
+ * -ENOENT. -EKEYEXPIRED past its time, -EPERM when it was made for
+ * another machine or generation (it is not spent then). */
+int store_bootstrap_take(struct store *s, const char *credential,
+			 const char *machine, int64_t generation);
 /* All machines of a user; free with store_machines_free. */
 int store_machines_list(struct store *s, const char *user,
 			struct store_machine **out, size_t *count);
@@ -107,6 +130,31 @@ void store_machines_free(struct store_machine *ms, size_t count);
  * generated id. Returns its id (caller frees). */
 int store_workspace_ensure(struct store *s, const char *user,
 			   const char *key, char **id);
+/* Finds a workspace of user by its key or its id; fills *id and, when
+ * wanted, *key (caller frees). -ENOENT when the user has none such. */
+int store_workspace_find(struct store *s, const char *user,
+			 const char *name, char **id, char **key);
+
+/* A remote environment variable of a workspace. The value is stored as
+ * the caller gives it: the relay encrypts it first. */
+struct store_env {
+	char *workspace;	/* id */
+	char *key;		/* the workspace's key (remote URL or id) */
+	char *name;
+	char *value;
+	int64_t updated;	/* unix seconds */
+};
+/* Names are [A-Za-z_][A-Za-z0-9_]* (-EINVAL otherwise). */
+int store_env_set(struct store *s, const char *workspace, const char *name,
+		  const char *value);
+/* -ENOENT when the workspace has no such variable. */
+int store_env_unset(struct store *s, const char *workspace,
+		    const char *name);
+/* The variables of a user's workspaces, or of one (workspace not NULL),
+ * by workspace key then name; free with store_env_free. */
+int store_env_list(struct store *s, const char *user, const char *workspace,
+		   struct store_env **out, size_t *count);
+void store_env_free(struct store_env *vs, size_t count);
 
 struct store_session {
 	char *id;

@@ -167,7 +167,8 @@ before_hello hello-version-2 version \
 before_hello hello-machine-token-as-client forbidden \
   'text {"type":"hello","body":{"version":1,"role":"client","token":"'"$MACHINE_TOKEN"'"}}'
 before_hello hello-client-token-as-machine forbidden \
-  'text {"type":"hello","body":{"version":1,"role":"machine","token":"'"$CLIENT_TOKEN"'","name":"sneaky","kind":"local"}}'
+  "key $T/sneaky.key" \
+  'text {"type":"hello","body":{"version":1,"role":"machine","key":"@PUBKEY@","token":"'"$CLIENT_TOKEN"'","name":"sneaky","kind":"local"}}'
 before_hello hello-bad-role bad_message \
   'text {"type":"hello","body":{"version":1,"role":"admin","token":"'"$CLIENT_TOKEN"'"}}'
 before_hello hello-no-token bad_message \
@@ -263,7 +264,9 @@ open_case open-second-hello conflict h2 \
 
 log "a machine writes into a session it does not own"
 printf '%s\n' \
-  'text {"type":"hello","id":"mh","body":{"version":1,"role":"machine","token":"'"$MACHINE_TOKEN"'","name":"intruder","kind":"local"}}' \
+  "key $T/intruder.key" \
+  'text {"type":"hello","id":"mh","body":{"version":1,"role":"machine","key":"@PUBKEY@","token":"'"$MACHINE_TOKEN"'","name":"intruder","kind":"local"}}' \
+  'until 30000 "type":"challenge"' answer \
   'until 30000 "type":"welcome"' \
   "binhex $(bin 1 "$EPOCH" "$SID" $((SEQ + 1)) "$(hexof 'INTRUDER-1')")" \
   "binhex $(bin 1 "$((EPOCH + 1))" "$SID" $((SEQ + 1)) "$(hexof 'INTRUDER-2')")" \
@@ -301,7 +304,9 @@ wait_output "$SID" "noted: after the intruder" 60
 log "a machine's hello lists sessions that are not its own, and junk"
 BOB_MACHINE=$(token bob machine)
 printf '%s\n' \
-  'text {"type":"hello","id":"mh","body":{"version":1,"role":"machine","token":"'"$MACHINE_TOKEN"'","name":"intruder","kind":"local","sessions":[1,"x",null,[],{},{"id":5},{"id":"../../etc/passwd","epoch":"1"},{"id":"'"$SID"'","epoch":"99999999999999999999"},{"id":"'"$SID"'","epoch":"'"$EPOCH"'"},{"id":"'"$NOSUCH"'","epoch":"1"}]}}' \
+  "key $T/intruder.key" \
+  'text {"type":"hello","id":"mh","body":{"version":1,"role":"machine","key":"@PUBKEY@","token":"'"$MACHINE_TOKEN"'","name":"intruder","kind":"local","sessions":[1,"x",null,[],{},{"id":5},{"id":"../../etc/passwd","epoch":"1"},{"id":"'"$SID"'","epoch":"99999999999999999999"},{"id":"'"$SID"'","epoch":"'"$EPOCH"'"},{"id":"'"$NOSUCH"'","epoch":"1"}]}}' \
+  'until 30000 "type":"challenge"' answer \
   'until 30000 "type":"welcome"' \
   'text {"type":"sessions.list","id":"after"}' \
   'until 30000 "id":"after"' close | poke machine-hello-junk
@@ -315,7 +320,9 @@ serving machine-hello-junk
 # Another user's machine learns nothing about alice's session: the answer
 # is the one for a session that does not exist.
 printf '%s\n' \
-  'text {"type":"hello","id":"mh","body":{"version":1,"role":"machine","token":"'"$BOB_MACHINE"'","name":"bobs","kind":"local","sessions":[{"id":"'"$SID"'","epoch":"1"},{"id":"'"$NOSUCH"'","epoch":"1"}]}}' \
+  "key $T/bobs.key" \
+  'text {"type":"hello","id":"mh","body":{"version":1,"role":"machine","key":"@PUBKEY@","token":"'"$BOB_MACHINE"'","name":"bobs","kind":"local","sessions":[{"id":"'"$SID"'","epoch":"1"},{"id":"'"$NOSUCH"'","epoch":"1"}]}}' \
+  'until 30000 "type":"challenge"' answer \
   'until 30000 "type":"welcome"' \
   'text {"type":"session.exited","session":"'"$SID"'","body":{"status":0}}' \
   'text {"type":"sessions.list","id":"after"}' \

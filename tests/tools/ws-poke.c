@@ -17,6 +17,11 @@
  *                      most MS milliseconds (prints "timeout TEXT" if the
  *                      time runs out)
  *   close              close the connection (normal closure)
+ *   key PATH           sign as the machine whose key is in PATH (made
+ *                      when missing); later text lines have @PUBKEY@
+ *                      replaced by its public key in hex
+ *   answer             sign the last challenge received and send the
+ *                      challenge.answer (prints "sent answer SIGNATURE")
  *
  * Every message received, whenever it arrives, is printed as a line:
  *   recv text CONTENT          (newlines, CRs and NULs escaped as \n \r \0)
@@ -31,6 +36,9 @@
  */
 #define _GNU_SOURCE
 #include <libwebsockets.h>
+#include <sodium.h>
+
+#include "identity.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -44,7 +52,7 @@
 #define CLOSE_TIMEOUT_US (10 * LWS_US_PER_SEC)
 #define TICK_US (10 * 1000)
 
-enum act_kind { A_TEXT, A_BINARY, A_WAIT, A_UNTIL, A_CLOSE };
+enum act_kind { A_TEXT, A_BINARY, A_WAIT, A_UNTIL, A_CLOSE, A_ANSWER };
 
 struct action {
 	enum act_kind kind;
@@ -74,6 +82,11 @@ static struct {
 	lws_usec_t started;
 	bool done;
 	int status;
+
+	struct identity id;	/* the key of `key` */
+	bool have_key;
+	unsigned char nonce[IDENTITY_NONCE_BYTES];	/* last challenge */
+	bool have_nonce;
 
 	unsigned char *rx;	/* a message being reassembled */
 	size_t rx_len, rx_cap;
@@ -208,6 +221,51 @@ static long parse_num(const char *s, size_t lineno, const char **rest)
 	return v;
 }
 
+/* A copy of TEXT with every @PUBKEY@ replaced by the key's hex. */
+static char *with_key(const char *text, size_t lineno)
+{
+	static const char mark[] = "@PUBKEY@";
+	size_t n = strlen(text) + 1;
+	char *out, *o;
+
+	for (const char *p = text; (p = strstr(p, mark)); p += sizeof(mark) - 1)
+		n += IDENTITY_PK_HEX;
+	out = o = xrealloc(NULL, n);
+	while (*text) {
+		if (!strncmp(text, mark, sizeof(mark) - 1)) {
+			if (!g.have_key)
+				die("line %zu: @PUBKEY@ needs a key first",
+				    lineno);
+			o = stpcpy(o, g.id.pk_hex);
+			text += sizeof(mark) - 1;
+		} else {
+			*o++ = *text++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Keeps the nonce of a challenge, for `answer`. */
+static void note_challenge(void)
+{
+	static const char type[] = "\"type\":\"challenge\"";
+	static const char key[] = "\"nonce\":\"";
+	const char *p;
+	size_t got = 0;
+
+	if (!memmem(g.rx, g.rx_len, type, sizeof(type) - 1))
+		return;
+	p = memmem(g.rx, g.rx_len, key, sizeof(key) - 1);
+	if (p == NULL || (size_t)(p - (char *)g.rx) + sizeof(key) - 1 +
+				 IDENTITY_NONCE_BYTES * 2 > g.rx_len)
+		return;
+	p += sizeof(key) - 1;
+	g.have_nonce = sodium_hex2bin(g.nonce, sizeof(g.nonce), p,
+				      IDENTITY_NONCE_BYTES * 2, NULL, &got,
+				      NULL) == 0 && got == sizeof(g.nonce);
+}
+
 static void parse_script(FILE *in)
 {
 	char *line = NULL;
@@ -231,10 +289,24 @@ static void parse_script(FILE *in)
 			arg = line + len;
 
 		if (!strcmp(line, "text")) {
+			char *text = with_key(arg, lineno);
+
 			a = act_add(A_TEXT);
-			a->len = strlen(arg);
+			a->len = strlen(text);
 			a->data = frame_alloc(a->len);
-			memcpy(a->data, arg, a->len);
+			memcpy(a->data, text, a->len);
+			free(text);
+		} else if (!strcmp(line, "key")) {
+			char *cause = NULL;
+
+			if (identity_load(arg, &g.id, &cause) < 0)
+				die("line %zu: %s", lineno, cause);
+			g.have_key = true;
+		} else if (!strcmp(line, "answer")) {
+			if (!g.have_key)
+				die("line %zu: answer needs a key first",
+				    lineno);
+			act_add(A_ANSWER);
 		} else if (!strcmp(line, "textfile")) {
 			read_file(act_add(A_TEXT), arg, lineno);
 		} else if (!strcmp(line, "texthex")) {
@@ -338,6 +410,7 @@ static void print_message(bool binary)
 			putchar(c);
 	}
 	putchar('\n');
+	note_challenge();
 	if (!utf8_valid(g.rx, g.rx_len))
 		puts("warn text frame is not valid UTF-8");
 	fflush(stdout);
@@ -478,6 +551,32 @@ static void step(void)
 		struct action *a = &g.acts[g.next];
 
 		switch (a->kind) {
+		case A_ANSWER:
+			if (a->data == NULL) {
+				char sig[IDENTITY_SIG_BYTES * 2 + 1];
+				char *text;
+
+				if (!g.have_nonce) {
+					fprintf(stderr, "ws-poke: answer: no "
+						"challenge received\n");
+					g.next++;
+					continue;
+				}
+				identity_sign(&g.id, g.nonce, sig);
+				printf("sent answer %s\n", sig);
+				text = NULL;
+				if (asprintf(&text, "{\"type\":"
+					     "\"challenge.answer\",\"body\":"
+					     "{\"signature\":\"%s\"}}",
+					     sig) < 0)
+					die("out of memory");
+				a->len = strlen(text);
+				a->data = frame_alloc(a->len);
+				memcpy(a->data, text, a->len);
+				free(text);
+			}
+			/* sent like a text line */
+			__attribute__((fallthrough));
 		case A_TEXT:
 		case A_BINARY:
 			if (g.gone) {
@@ -543,6 +642,8 @@ int main(int argc, char **argv)
 	const char *address = "127.0.0.1", *path = "/";
 	int port = 0;
 
+	if (sodium_init() < 0)
+		die("libsodium failed to start");
 	if (argc != 2 || !strcmp(argv[1], "--help")) {
 		fprintf(stderr, "usage: ws-poke PORT|ws://127.0.0.1:PORT "
 			"< SCRIPT\n");

@@ -41,8 +41,25 @@ static const struct sample samples[] = {
 	{ "hello", C | M, false,
 	  "{\"version\":1,\"role\":\"machine\",\"token\":\"t0k\","
 	  "\"name\":\"laptop\",\"kind\":\"sandbox\",\"machine\":\"" UUID
-	  "\",\"generation\":\"3\",\"sessions\":[]}",
-	  { "version", "role", "token" } },
+	  "\",\"generation\":\"3\",\"sessions\":[],\"key\":\"ab\"}",
+	  { "version", "role" } },
+	{ "challenge", R, false, "{\"nonce\":\"00ff\"}", { "nonce" } },
+	{ "challenge.answer", M, false, "{\"signature\":\"00ff\"}",
+	  { "signature" } },
+	{ "pair.code", R, false, "{\"code\":\"ABCD2345\",\"expires\":99}",
+	  { "code", "expires" } },
+	{ "pair.approve", C, false, "{\"code\":\"ABCD-2345\"}", { "code" } },
+	{ "pair.approved", R, false,
+	  "{\"machine\":\"" UUID "\",\"name\":\"lap\",\"user\":\"ann\","
+	  "\"note\":\"n\"}", { "machine", "name", "user" } },
+	{ "env.set", C, false,
+	  "{\"workspace\":\"w\",\"name\":\"A\",\"value\":\"v\"}",
+	  { "workspace", "name", "value" } },
+	{ "env.unset", C, false, "{\"workspace\":\"w\",\"name\":\"A\"}",
+	  { "workspace", "name" } },
+	{ "env.list", C, false, "{\"workspace\":\"w\"}", { NULL } },
+	{ "env", R, false, "{\"vars\":[]}", { "vars" } },
+	{ "env.sealed", R, false, "{\"sealed\":\"x\"}", { "sealed" } },
 	{ "welcome", R, false,
 	  "{\"user\":\"ann\",\"role\":\"client\",\"machine\":\"" UUID
 	  "\",\"version\":1}",

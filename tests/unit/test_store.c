@@ -457,30 +457,86 @@ static void test_token_list_revoke(void **state)
 	free(db);
 }
 
-/* A database from before scopes (schema 1) is refused with a reason. */
-static void test_open_older_schema(void **state)
+/* Turns the fixture's database back into schema version 1 by hand. */
+static void downgrade_to_v1(struct fixture *f, const char *tokens_sql)
 {
-	struct fixture *f = *state;
 	char *db = data_path(f, "baton.db");
-	struct store *s = NULL;
-	char *cause = NULL;
 	sqlite3 *raw;
+	char *sql;
 
 	store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(raw, "DROP TABLE tokens;"
-				      "CREATE TABLE tokens (hash TEXT);"
-				      "PRAGMA user_version = 1", NULL,
-				      NULL, NULL), SQLITE_OK);
+	sql = xasprintf("ALTER TABLE tokens RENAME TO t3;%s"
+			"DROP TABLE t3; DROP TABLE session_profiles;"
+			"DROP TABLE bootstraps; DROP TABLE env;"
+			"ALTER TABLE machines DROP COLUMN pubkey;"
+			"PRAGMA user_version = 1", tokens_sql);
+	assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL),
+			 SQLITE_OK);
+	free(sql);
 	sqlite3_close(raw);
-
-	assert_int_equal(store_open(f->data, &s, &cause), -EPROTO);
-	assert_null(s);
-	assert_non_null(strstr(cause, "older baton-relay"));
-	assert_non_null(strstr(cause, "move it aside"));
-	free(cause);
 	free(db);
+}
+
+/* A data folder from schema version 1 is upgraded, its tokens still work
+ * (as steer tokens), and the new columns and tables are there. */
+static void test_upgrade_from_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct store_machine m = { 0 };
+	char *token = NULL, *user = NULL, *kind = NULL, *scope = NULL;
+	char *cause = NULL;
+
+	assert_int_equal(store_token_create(f->s, "ann", "client", NULL, 0,
+					    &token), 0);
+	assert_int_equal(store_machine_local(f->s, "ann", "lap", &m), 0);
+	store_machine_clear(&m);
+	downgrade_to_v1(f, "CREATE TABLE tokens (hash TEXT PRIMARY KEY,"
+			" user TEXT NOT NULL REFERENCES users (name),"
+			" kind TEXT NOT NULL, created INTEGER NOT NULL);"
+			"INSERT INTO tokens SELECT hash, user, kind, created"
+			" FROM t3;");
+
+	assert_int_equal(store_open(f->data, &f->s, &cause), 0);
+	assert_null(cause);
+	assert_int_equal(store_token_check(f->s, token, &user, &kind, &scope),
+			 0);
+	assert_string_equal(user, "ann");
+	assert_string_equal(scope, "steer");
+	assert_int_equal(store_machine_by_name(f->s, "ann", "lap", &m), 0);
+	assert_null(m.pubkey);
+	assert_int_equal(store_machine_set_key(f->s, m.id, "ab12"), 0);
+	store_machine_clear(&m);
+	assert_int_equal(store_machine_by_name(f->s, "ann", "lap", &m), 0);
+	assert_string_equal(m.pubkey, "ab12");
+	store_machine_clear(&m);
+	free(token);
+	free(user);
+	free(kind);
+	free(scope);
+}
+
+/* An upgrade that cannot run leaves the database as it was and says what
+ * to do. */
+static void test_upgrade_fails_cleanly(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = NULL;
+	char *cause = NULL;
+
+	downgrade_to_v1(f, "CREATE TABLE tokens (hash TEXT);");
+	assert_int_not_equal(store_open(f->data, &s, &cause), 0);
+	assert_null(s);
+	assert_non_null(strstr(cause, "cannot upgrade"));
+	assert_non_null(strstr(cause, "version 1"));
+	assert_non_null(strstr(cause, "move the data folder aside"));
+	free(cause);
+	cause = NULL;
+	/* nothing changed: the same refusal again, not a half-upgraded db */
+	assert_int_not_equal(store_open(f->data, &s, &cause), 0);
+	assert_non_null(strstr(cause, "version 1"));
+	free(cause);
 }
 
 /* Two handles on one data directory see each other's tokens. */
@@ -1267,7 +1323,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_token_list_revoke, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_open_older_schema, setup,
+		cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_fails_cleanly, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 						teardown),

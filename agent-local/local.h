@@ -1,0 +1,13 @@
+/*
+ * local.h: what baton-local's main and its pair command share.
+ */
+#ifndef BATON_LOCAL_H
+#define BATON_LOCAL_H
+
+/* The default state folder: $XDG_STATE_HOME/baton-local or
+ * ~/.local/state/baton-local (caller frees). */
+char *local_state_dir_default(void);
+/* `baton-local pair ...` (argv[0] is "pair"); returns the exit status. */
+int local_pair(int argc, char **argv);
+
+#endif
