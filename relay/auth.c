@@ -27,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PAIR_TTL_S 600		/* a pairing code lives ten minutes */
 #define PAIR_WAITING_MAX 32	/* laptops waiting with a code, in all */
 #define PAIR_CODE_LEN 8
 #define PAIR_ALPHABET "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"	/* no I O 0 1 */
@@ -361,7 +360,7 @@ static void pair_start(struct relay *r, struct conn *c, struct auth_wait *w)
 	c->pair_code = xstrdup(code);
 	c->pair_name = xstrdup(w->name);
 	c->pair_key = xstrdup(w->key);
-	c->pair_expires = (int64_t)time(NULL) + PAIR_TTL_S;
+	c->pair_expires = (int64_t)time(NULL) + r->pair_ttl_s;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "code", code);
 	cJSON_AddNumberToObject(body, "expires", (double)c->pair_expires);
@@ -478,8 +477,8 @@ void auth_pair_approve(struct relay *r, struct conn *c,
 			 "laptop waits with", c->user);
 		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, "no laptop "
 				"waits with that code; a code works once and "
-				"for ten minutes: run `baton-local pair` "
-				"again");
+				"expires (ten minutes by default): run "
+				"`baton-local pair` again");
 		return;
 	}
 	if (store_machine_pair(r->store, c->user, laptop->pair_name,

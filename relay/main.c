@@ -63,6 +63,7 @@ static const char usage_text[] =
 "                       env BATON_PING_INTERVAL)\n"
 "  --dead-after S       drop a peer silent for S seconds (default 60;\n"
 "                       env BATON_DEAD_AFTER)\n"
+"  --pair-ttl S         how long a pairing code lives (default 600)\n"
 "\n"
 "token create prints a new token on stdout; only its hash is stored.\n"
 "Client tokens are for `baton`, machine tokens for `baton-local`.\n"
@@ -217,13 +218,14 @@ static int serve(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'K' },
 		{ "ca", required_argument, NULL, 'A' },
 		{ "insecure", no_argument, NULL, 'I' },
+		{ "pair-ttl", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *listen = NULL, *data = NULL, *port_file = NULL;
 	const char *tls_cert = NULL, *tls_key = NULL, *ca = NULL;
 	struct server_opts so = { 0 };
-	unsigned ping = 0, dead = 0;
+	unsigned ping = 0, dead = 0, pair_ttl = PAIR_TTL_DEFAULT_S;
 	char *sandbox_bin = NULL, *host = NULL, *cause = NULL;
 	char *data_abs = NULL, *ca_abs = NULL;
 	bool insecure = false;
@@ -243,6 +245,11 @@ static int serve(int argc, char **argv)
 		case 'K': tls_key = optarg; break;
 		case 'A': ca = optarg; break;
 		case 'I': insecure = true; break;
+		case 'T':
+			if (parse_seconds(optarg, &pair_ttl) || pair_ttl == 0)
+				usage_error("--pair-ttl takes seconds (more "
+					    "than 0), not '%s'", optarg);
+			break;
 		case 'P':
 		case 'D':
 			if (parse_seconds(optarg, c == 'P' ? &ping : &dead))
@@ -287,6 +294,7 @@ static int serve(int argc, char **argv)
 	    frames_liveness_set(&r->live, ping, dead, &cause) < 0)
 		usage_error("%s", cause);
 	liveness_export(&r->live);
+	r->pair_ttl_s = pair_ttl;
 	uv_loop_init(&loop);
 	r->loop = &loop;
 	if (store_open(data, &r->store, &cause) < 0) {

@@ -61,6 +61,7 @@ struct relay {
 	char *url;		/* ws:// or wss://ADDR:PORT for sandboxes */
 	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
+	unsigned pair_ttl_s;	/* how long a pairing code lives */
 	bool stopping;
 	uv_timer_t sandbox_check;	/* restarts sandboxes that died */
 	uint64_t launches_window_ms;	/* start of the current minute */
@@ -89,6 +90,7 @@ void conn_close(struct conn *c, const char *reason);
 size_t conn_queued(const struct conn *c);
 
 /* auth.c: who a connection is (see the file's first comment) */
+#define PAIR_TTL_DEFAULT_S 600
 void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_pair_approve(struct relay *r, struct conn *c,
