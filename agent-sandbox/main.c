@@ -11,6 +11,8 @@
 #include "daemon.h"
 #include "host.h"
 #include "log.h"
+#include "pty.h"
+#include "secrets.h"
 #include "util.h"
 
 #include <errno.h>
@@ -71,6 +73,7 @@ struct setup_run {
 	char *marker;
 	char *log_path;
 	FILE *log;
+	struct scrub *scrub;	/* hides remote env values in its output */
 };
 
 /* The folder for a repository: the last part of its remote URL. */
@@ -117,16 +120,24 @@ static void setup_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
 	struct setup_run *run = stream->data;
 
-	if (n > 0) {
-		char *text = xstrndup(buf->base, (size_t)n);
+	struct buf clean = { 0 };
 
-		fwrite(text, 1, (size_t)n, run->log);
+	/* Its log and what the relay shows both get the scrubbed text. */
+	if (n > 0)
+		scrub_feed(run->scrub, buf->base, (size_t)n, &clean);
+	else if (n < 0)
+		scrub_flush(run->scrub, &clean);
+	if (clean.len > 0) {
+		char *text = xstrndup(clean.data, clean.len);
+
+		fwrite(clean.data, 1, clean.len, run->log);
 		fflush(run->log);
 		host_setup_log(run->host, text, false, 0);
 		free(text);
-	} else if (n < 0) {
-		uv_close((uv_handle_t *)stream, setup_closed);
 	}
+	if (n < 0)
+		uv_close((uv_handle_t *)stream, setup_closed);
+	buf_free(&clean);
 	free(buf->base);
 }
 
@@ -181,6 +192,7 @@ static void setup_finish(struct setup_run *run)
 	log_info("sandbox", "setup script ended with status %d", status);
 	run->done(run->host, run->ctx, status, why);
 	free(why);
+	scrub_free(run->scrub);
 	free(run->marker);
 	free(run->log_path);
 	free(run);
@@ -197,7 +209,7 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	char *script = xasprintf("%s/.baton/setup", worktree);
 	unsigned char hash[8];
 	char hex[17];
-	char *args[5], *why = NULL;
+	char *args[5], *why = NULL, **env = NULL;
 	uv_file fds[2];
 	struct stat st;
 	int e;
@@ -227,6 +239,11 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	}
 	log_info("sandbox", "running %s (time limit %u s)", script,
 		 sb->setup_timeout_s);
+
+	/* The remote environment reaches the script, never its output. */
+	if (pty_env_build(host_env(h), &env, &why) < 0)
+		goto skip;
+	run->scrub = host_scrub_new(h);
 
 	/* One pipe for stdout and stderr, so the log keeps their order. */
 	e = uv_pipe(fds, 0, 0);
@@ -261,12 +278,14 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	po.file = args[0];
 	po.args = args;
 	po.cwd = worktree;
+	po.env = env;
 	po.stdio = stdio;
 	po.stdio_count = 3;
 	po.exit_cb = setup_exit;
 	po.flags = UV_PROCESS_DETACHED;
 	e = uv_spawn(host_loop(h), &run->proc, &po);
 	close(fds[1]);
+	free(env);
 	free(script);
 	if (e < 0) {
 		run->status = 127;
@@ -289,6 +308,8 @@ skip:
 		fclose(run->log);
 	done(h, ctx, why ? 1 : 0, why);
 	free(why);
+	free(env);
+	scrub_free(run->scrub);
 	free(script);
 	free(run->marker);
 	free(run->log_path);

@@ -18,6 +18,7 @@
 #include "outbox.h"
 #include "proto.h"
 #include "pty.h"
+#include "secrets.h"
 #include "util.h"
 
 #include <errno.h>
@@ -53,6 +54,7 @@ struct hsession {
 	bool suspending;	/* stopping the agent for a checkpoint */
 	cJSON *suspend_haves;
 	struct resume *resume;	/* restore in progress */
+	struct scrub *scrub;	/* hides remote env values in its output */
 	struct hsession *next;
 };
 
@@ -85,6 +87,8 @@ struct host {
 	struct identity id;	/* the key pair this machine proves */
 	char *relay_url;
 	char *machine_file;	/* local: which machine record we are */
+	char **env;		/* sandbox: remote env, NAME=VALUE, NULL-ended */
+	size_t env_count;
 	char *state_dir;
 	char *records_path;
 	char *home;
@@ -320,7 +324,13 @@ static void on_agent_output(struct pty_proc *p, const char *data,
 {
 	struct hsession *s = arg;
 	struct proto_bin hdr = { .kind = PROTO_BIN_OUTPUT };
+	struct buf clean = { 0 };
 
+	if (s->scrub) {
+		scrub_feed(s->scrub, data, len, &clean);
+		data = clean.data;
+		len = clean.len;
+	}
 	proto_uuid_parse(s->id, hdr.session);
 	hdr.epoch = (uint32_t)s->epoch;
 	while (len > 0) {
@@ -331,6 +341,23 @@ static void on_agent_output(struct pty_proc *p, const char *data,
 		data += n;
 		len -= n;
 	}
+	buf_free(&clean);
+}
+
+/* Sends what the scrubber still holds back (the agent stopped). */
+static void scrub_release(struct hsession *s)
+{
+	struct buf rest = { 0 };
+
+	if (s->scrub == NULL)
+		return;
+	scrub_flush(s->scrub, &rest);
+	if (rest.len) {
+		scrub_free(s->scrub);
+		s->scrub = NULL;
+		on_agent_output(s->proc, rest.data, rest.len, s);
+	}
+	buf_free(&rest);
 }
 
 static void suspend_finish(struct hsession *s);
@@ -343,6 +370,7 @@ static void on_agent_exit(struct pty_proc *p, int status, void *arg)
 
 	log_info("host", "session %s: agent exited with status %d", s->id,
 		 status);
+	scrub_release(s);
 	if (s->suspending) {
 		suspend_finish(s);
 		return;
@@ -363,12 +391,18 @@ static int agent_start(struct hsession *s, char *const *tmpl,
 	struct agent_vars vars = { s->id, h->home, s->worktree };
 	struct pty_proc_opts po;
 	char **argv = agent_expand_all(tmpl, &vars);
-	char *env[3];
+	char **env = xcalloc(h->env_count + 3, sizeof(*env));
 	int e;
 
-	env[0] = xasprintf("BATON_SESSION=%s", s->id);
-	env[1] = xasprintf("BATON_WORKTREE=%s", s->worktree);
-	env[2] = NULL;
+	/* The remote environment first: Baton's own names win over it. */
+	for (size_t i = 0; i < h->env_count; i++)
+		env[i] = h->env[i];
+	env[h->env_count] = xasprintf("BATON_SESSION=%s", s->id);
+	env[h->env_count + 1] = xasprintf("BATON_WORKTREE=%s", s->worktree);
+	if (h->env_count) {
+		scrub_free(s->scrub);
+		s->scrub = host_scrub_new(h);
+	}
 	memset(&po, 0, sizeof(po));
 	po.argv = argv;
 	po.env = env;
@@ -384,8 +418,9 @@ static int agent_start(struct hsession *s, char *const *tmpl,
 			 s->id, argv[0], s->worktree,
 			 (int)pty_proc_pid(s->proc));
 	agent_strv_free(argv);
-	free(env[0]);
-	free(env[1]);
+	free(env[h->env_count]);
+	free(env[h->env_count + 1]);
+	free(env);
 	return e;
 }
 
@@ -431,6 +466,7 @@ static void session_free(struct hsession *s)
 	agent_profile_free(s->profile);
 	resume_free(s->resume);
 	cJSON_Delete(s->suspend_haves);
+	scrub_free(s->scrub);
 	free(s->worktree);
 	free(s);
 }
@@ -1170,6 +1206,82 @@ static void on_stop_timer(uv_timer_t *t)
 		host_shutdown(h);
 }
 
+/* Wipes and frees the remote environment. */
+static void env_free(struct host *h)
+{
+	for (size_t i = 0; i < h->env_count; i++) {
+		sodium_memzero(h->env[i], strlen(h->env[i]));
+		free(h->env[i]);
+	}
+	free(h->env);
+	h->env = NULL;
+	h->env_count = 0;
+}
+
+/*
+ * Takes the workspace's remote environment, sealed to this machine's key:
+ * agents and the setup script started from now get it, and its values are
+ * hidden from our logs and from every session's output.
+ */
+static void handle_env(struct host *h, const struct proto_msg *m)
+{
+	const char *b64 = proto_str(m->body, "sealed");
+	size_t len = strlen(b64), bin_len = 0, plain_len = 0, n = 0;
+	unsigned char *bin = xmalloc(len), *plain = NULL;
+	cJSON *o = NULL;
+
+	if (strcmp(h->kind, "sandbox")) {
+		log_warn("host", "ignored a remote environment: only "
+			 "sandboxes take one");
+		goto out;
+	}
+	if (sodium_base642bin(bin, len, b64, len, NULL, &bin_len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) < 0 ||
+	    secrets_open_from(h->id.pk, h->id.sk, bin, bin_len, &plain,
+			      &plain_len) < 0 ||
+	    !cJSON_IsObject(o = cJSON_Parse((char *)plain))) {
+		log_error("host", "the remote environment does not open with "
+			  "this sandbox's key; setup and agents run without "
+			  "it");
+		goto out;
+	}
+	env_free(h);
+	h->env = xcalloc((size_t)cJSON_GetArraySize(o) + 1, sizeof(char *));
+	for (cJSON *v = o->child; v; v = v->next) {
+		if (!cJSON_IsString(v) || v->string == NULL)
+			continue;
+		log_redact_add(v->valuestring);
+		for (struct hsession *s = h->sessions; s; s = s->next)
+			if (s->scrub)
+				scrub_add(s->scrub, v->valuestring);
+		h->env[n++] = xasprintf("%s=%s", v->string, v->valuestring);
+		sodium_memzero(v->valuestring, strlen(v->valuestring));
+	}
+	h->env_count = n;
+	log_info("host", "took %zu remote environment variable(s)", n);
+out:
+	if (plain) {
+		sodium_memzero(plain, plain_len);
+		free(plain);
+	}
+	cJSON_Delete(o);
+	free(bin);
+}
+
+char *const *host_env(const struct host *h)
+{
+	return h->env;
+}
+
+struct scrub *host_scrub_new(const struct host *h)
+{
+	struct scrub *sc = scrub_new();
+
+	for (size_t i = 0; i < h->env_count; i++)
+		scrub_add(sc, strchr(h->env[i], '=') + 1);
+	return sc;
+}
+
 /* Proves this machine's key by signing the relay's fresh nonce. */
 static void handle_challenge(struct host *h, const struct proto_msg *m)
 {
@@ -1234,6 +1346,8 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 
 	if (!strcmp(m.type, "challenge")) {
 		handle_challenge(h, &m);
+	} else if (!strcmp(m.type, "env.sealed")) {
+		handle_env(h, &m);
 	} else if (!strcmp(m.type, "welcome")) {
 		handle_welcome(h, &m);
 	} else if (!strcmp(m.type, "error")) {
@@ -1470,6 +1584,7 @@ void host_free(struct host *h)
 		sodium_memzero(h->token, strlen(h->token));
 	free(h->token);
 	identity_clear(&h->id);
+	env_free(h);
 	free(h->relay_url);
 	free(h->machine_file);
 	free(h->state_dir);

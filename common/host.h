@@ -76,6 +76,16 @@ int host_exit_status(const struct host *h);
 void *host_data(const struct host *h);
 const char *host_state_dir(const struct host *h);
 uv_loop_t *host_loop(const struct host *h);
+struct scrub;
+/*
+ * The remote environment the relay sent a sandbox (NAME=VALUE entries,
+ * NULL-terminated), or NULL when none came. Owned by the host; valid until
+ * the next one arrives.
+ */
+char *const *host_env(const struct host *h);
+/* A scrubber that hides the remote environment's values (caller frees). */
+struct scrub *host_scrub_new(const struct host *h);
+
 /* Sends setup script output to the relay (kept there and shown to the
  * client that moves the session). */
 void host_setup_log(struct host *h, const char *text, bool done,

@@ -382,8 +382,7 @@ static void pty_on_sigchld(uv_signal_t *h, int signum)
 	}
 }
 
-/* Builds the child's environment: ours, then the extras, then TERM. */
-static int pty_env_build(char *const *extra, char ***out, char **cause)
+int pty_env_build(char *const *extra, char ***out, char **cause)
 {
 	size_t n = 0, m = 0, k = 0;
 	bool term = false;

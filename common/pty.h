@@ -56,4 +56,11 @@ int pty_proc_running(const struct pty_proc *p);
  */
 void pty_proc_free(struct pty_proc *p);
 
+/*
+ * A child's environment: ours, less the names EXTRA sets again, then EXTRA,
+ * then TERM when unset. The array is malloc'd (free it alone); the strings
+ * are ours and EXTRA's. -EINVAL with *cause for an entry without '='.
+ */
+int pty_env_build(char *const *extra, char ***out, char **cause);
+
 #endif

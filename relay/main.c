@@ -297,7 +297,8 @@ static int serve(int argc, char **argv)
 	r->pair_ttl_s = pair_ttl;
 	uv_loop_init(&loop);
 	r->loop = &loop;
-	if (store_open(data, &r->store, &cause) < 0) {
+	if (store_open(data, &r->store, &cause) < 0 ||
+	    env_init(r, &cause) < 0) {
 		fprintf(stderr, "baton-relay: %s\n", cause);
 		goto out;
 	}
@@ -362,6 +363,7 @@ out:
 	relay_sessions_free(r);
 	launcher_free(r->launcher);
 	bus_free(r->bus);
+	env_clear(r);
 	store_close(r->store);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("relay", "event loop closed with handles open");

@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "crash.h"
 #include "log.h"
+#include "secrets.h"
 #include "util.h"
 
 #include <errno.h>
@@ -71,6 +72,9 @@ struct rsession {
 	size_t input_next;
 	struct pending_input *held;	/* input held while moving */
 	size_t held_bytes;
+	struct scrub *scrub;	/* the workspace's env values, or NULL */
+	unsigned scrub_generation;	/* r->env_generation it was made at */
+	bool scrub_made;
 	struct rsession *next;
 };
 
@@ -147,8 +151,22 @@ void relay_sessions_free(struct relay *r)
 		free(s->start_request);
 		free(s->stop_request);
 		held_free(s);
+		scrub_free(s->scrub);
 		free(s);
 	}
+}
+
+/* The scrubber of a session's output: the current values of its
+ * workspace's remote environment; NULL when there are none. */
+static struct scrub *session_scrub(struct relay *r, struct rsession *s)
+{
+	if (!s->scrub_made || s->scrub_generation != r->env_generation) {
+		scrub_free(s->scrub);
+		s->scrub = env_scrub(r, s->rec.user, s->rec.workspace);
+		s->scrub_generation = r->env_generation;
+		s->scrub_made = true;
+	}
+	return s->scrub;
 }
 
 /* Writes the session record through to the store. */
@@ -404,7 +422,6 @@ void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 		store_machine_set_state(r->store, mach.id,
 					!strcmp(mach.kind, "sandbox")
 						? "ready" : "online");
-		store_machine_clear(&mach);
 	}
 
 	body = cJSON_CreateObject();
@@ -419,6 +436,10 @@ void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 	       "relay", "%s %s of user %s connected from %s",
 		 c->role == CONN_CLIENT ? "client" : "machine",
 		 c->machine_name ? c->machine_name : "", c->user, c->peer);
+	/* Before any session.resume: setup and agent need the values. */
+	if (c->role == CONN_MACHINE && !strcmp(mach.kind, "sandbox"))
+		env_send_sealed(r, c, c->user, mach.workspace, mach.pubkey);
+	store_machine_clear(&mach);
 
 	if (c->role == CONN_MACHINE) {
 		reconcile_sessions(r, c, held);
@@ -793,6 +814,10 @@ static void handle_client(struct relay *r, struct conn *c,
 	}
 	if (!strcmp(m->type, "pair.approve")) {
 		auth_pair_approve(r, c, m);
+		return;
+	}
+	if (!strncmp(m->type, "env.", 4)) {
+		env_handle(r, c, m);
 		return;
 	}
 	if (!strcmp(m->type, "ping")) {
@@ -1284,8 +1309,17 @@ static void handle_setup_log(struct relay *r, struct conn *c,
 	const char *text = proto_str(m->body, "text");
 	char *path = xasprintf("%s/sandboxes/%s/setup.log",
 			       store_data_dir(r->store), c->machine_id);
+	char *clean = NULL;
 	FILE *f;
 
+	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (s->move && !strcmp(s->move->target, c->machine_id) &&
+		    session_scrub(r, s)) {
+			clean = scrub_string(session_scrub(r, s), text);
+			text = clean;
+			break;
+		}
+	}
 	f = fopen(path, "a");
 	if (f) {
 		fputs(text, f);
@@ -1295,6 +1329,7 @@ static void handle_setup_log(struct relay *r, struct conn *c,
 	for (struct rsession *s = r->sessions; s; s = s->next)
 		if (s->move && !strcmp(s->move->target, c->machine_id))
 			move_step(r, s, "setup", "%s", text);
+	free(clean);
 }
 
 /* A machine reports an error about a session: a failed spawn or move. */
@@ -1467,12 +1502,23 @@ static void machine_output(struct relay *r, struct conn *c,
 			   const struct proto_bin *b, struct rsession *s)
 {
 	struct proto_bin out = *b;
+	struct scrub *sc = session_scrub(r, s);
+	struct buf clean = { 0 };
+	const void *data = b->data;
+	size_t len = b->len;
 	int e;
 
 	if (b->epoch != (uint32_t)s->rec.epoch)
 		return;	/* from before the fence: that owner is retired */
-	e = store_transcript_append(r->store, s->rec.id, b->seq, b->data,
-				    b->len);
+	if (sc) {
+		/* The sandbox scrubs across chunks; this catches a value
+		 * that reaches us another way (a laptop that echoes it). */
+		scrub_feed(sc, b->data, b->len, &clean);
+		scrub_flush(sc, &clean);
+		data = clean.data ? clean.data : "";
+		len = clean.len;
+	}
+	e = store_transcript_append(r->store, s->rec.id, b->seq, data, len);
 	if (e == -EEXIST) {
 		send_ack(c, s);	/* a resend: the machine may forget it */
 		return;
@@ -1491,12 +1537,15 @@ static void machine_output(struct relay *r, struct conn *c,
 			  strerror(-e));
 		if (!c->closing)
 			conn_close(c, "cannot store its output");
+		buf_free(&clean);
 		return;
 	}
 	s->rec.seq = b->seq;
 	out.epoch = 0;
-	bus_publish_output(r->bus, s->rec.id, &out, b->data, b->len);
+	out.len = (uint32_t)len;
+	bus_publish_output(r->bus, s->rec.id, &out, data, len);
 	send_ack(c, s);
+	buf_free(&clean);
 }
 
 static void machine_pack(struct relay *r, struct conn *c,

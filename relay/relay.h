@@ -62,6 +62,8 @@ struct relay {
 	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
 	unsigned pair_ttl_s;	/* how long a pairing code lives */
+	unsigned char env_key[32];	/* encrypts env values at rest */
+	unsigned env_generation;	/* bumped on every env change */
 	bool stopping;
 	uv_timer_t sandbox_check;	/* restarts sandboxes that died */
 	uint64_t launches_window_ms;	/* start of the current minute */
@@ -96,6 +98,20 @@ void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_pair_approve(struct relay *r, struct conn *c,
 		       const struct proto_msg *m);
 void auth_conn_free(struct conn *c);
+
+/* env.c: the remote environment (see the file's first comment) */
+struct scrub;
+/* Loads or makes relay.key in the data folder; 0 or -errno with *cause. */
+int env_init(struct relay *r, char **cause);
+void env_clear(struct relay *r);
+/* env.set, env.unset, env.list from a client. */
+void env_handle(struct relay *r, struct conn *c, const struct proto_msg *m);
+/* Sends a sandbox its workspace's values, sealed to its key. */
+void env_send_sealed(struct relay *r, struct conn *c, const char *user,
+		     const char *workspace, const char *pubkey);
+/* A scrubber of the workspace's values, or NULL when it has none. */
+struct scrub *env_scrub(struct relay *r, const char *user,
+			const char *workspace);
 
 /* relay.c: what the relay does with messages */
 /* Welcomes a connection auth.c has vouched for; held: a machine's
