@@ -371,8 +371,13 @@ int main(int argc, char **argv)
 	ho.insecure = insecure && insecure[0] && strcmp(insecure, "0");
 	/* Unset so that no agent or setup script inherits it; once spent the
 	 * key in the state folder proves who we are. */
-	if (getenv("BATON_BOOTSTRAP") && getenv("BATON_BOOTSTRAP")[0])
-		bootstrap = xstrdup(getenv("BATON_BOOTSTRAP"));
+	if (getenv("BATON_BOOTSTRAP") && getenv("BATON_BOOTSTRAP")[0]) {
+		char *start = getenv("BATON_BOOTSTRAP");
+
+		bootstrap = xstrdup(start);
+		/* Wiped where it lies, so /proc/PID/environ shows it no more. */
+		sodium_memzero(start, strlen(start));
+	}
 	unsetenv("BATON_BOOTSTRAP");
 	ho.token = bootstrap;
 	ho.machine = need_env("BATON_MACHINE");

@@ -1505,6 +1505,17 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 		if (h->machine == NULL)
 			h->machine = identity_machine_load(h->machine_file,
 							   h->relay_url);
+		/* Paired: the key proves this laptop, and a token in the
+		 * environment (perhaps a client's, set for `baton`) must
+		 * not take its place. */
+		if (h->machine && h->token) {
+			log_info("host", "this laptop is paired with %s; "
+				 "the token given is not used",
+				 h->relay_url);
+			sodium_memzero(h->token, strlen(h->token));
+			free(h->token);
+			h->token = NULL;
+		}
 		if (h->machine == NULL && h->token == NULL) {
 			e = -ENOKEY;
 			*cause = xasprintf("this laptop is not paired with %s;"

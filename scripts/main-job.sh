@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # main-job.sh: Baton's main job, end to end, on 127.0.0.1 in a temporary
-# folder. It clones this repository as a real workspace, makes edits of
-# every kind, starts a session with an agent that keeps a conversation,
-# moves it to a sandbox, has the agent continue there, moves it back, and
-# checks that the laptop's worktree holds exactly the sandbox's state.
-# Exits non-zero if anything differs; leaves no process running.
+# folder. The relay serves wss:// with a certificate from a throwaway CA,
+# and the laptop is paired with a one-time code rather than a token. It
+# clones this repository as a real workspace, makes edits of every kind,
+# starts a session with an agent that keeps a conversation, moves it to a
+# sandbox, has the agent continue there, moves it back, and checks that
+# the laptop's worktree holds exactly the sandbox's state. Exits non-zero
+# if anything differs; leaves no process running.
 #
-# Needs BATON_BIN (the build folder); scripts/demo.sh sets it.
+# Needs BATON_BIN (the build folder; scripts/demo.sh sets it) and openssl.
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
 # shellcheck source=../tests/integration/lib.sh
@@ -14,14 +16,55 @@ source "$src/tests/integration/lib.sh"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "relay, tokens and the laptop daemon on 127.0.0.1"
+command -v openssl >/dev/null ||
+  fail "the openssl tool is missing: apt-get install openssl" \
+    "(or scripts/deps.sh)"
+
+step "a throwaway CA and a certificate for 127.0.0.1"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 -subj "/CN=Baton demo CA" \
+  -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign,cRLSign 2>>"$T/openssl.log"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+  -keyout "$T/relay.key" -out "$T/relay.csr" -subj "/CN=127.0.0.1" \
+  2>>"$T/openssl.log"
+printf '%s\n' subjectAltName=IP:127.0.0.1 basicConstraints=CA:FALSE \
+  extendedKeyUsage=serverAuth >"$T/relay.ext"
+openssl x509 -req -in "$T/relay.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+  -CAcreateserial -days 2 -extfile "$T/relay.ext" -out "$T/relay.pem" \
+  2>>"$T/openssl.log"
+openssl x509 -in "$T/relay.pem" -noout -subject -ext subjectAltName
+# baton, baton-local and `baton-local pair` trust only this CA; the relay
+# hands it to the sandboxes it starts (--ca).
+export BATON_CA=$T/ca.pem
+
+step "the relay on wss://127.0.0.1, and a client token"
+RELAY_ARGS=(--tls-cert "$T/relay.pem" --tls-key "$T/relay.key"
+  --ca "$T/ca.pem")
+RELAY_SCHEME=wss
 start_relay
 CLIENT_TOKEN=$(token demo client)
-MACHINE_TOKEN=$(token demo machine)
-write_agents
-start_local laptop "$MACHINE_TOKEN"
-wait_for 30 "the laptop to register" machine_online laptop
 echo "relay at $RELAY_URL, data in $RELAY_DATA"
+echo "client token for user demo made with baton-relay token create"
+
+step "pair the laptop: baton-local pair shows a code, the client approves it"
+pair_start laptop
+CODE=$(pair_code laptop)
+[ -n "$CODE" ] || fail "baton-local pair showed no code"
+grep -v $'\033' "$T/pair-laptop.out" | sed '/^$/d; s/^/  | /'
+echo "  (and a QR code of $(grep -c $'\033' "$T/pair-laptop.out") lines)"
+baton pair approve "$CODE"
+wait "$PAIR_PID" || fail "baton-local pair failed: $(cat "$T/pair-laptop.log")"
+grep '^Paired' "$T/pair-laptop.out"
+echo "the laptop's key: $(stat -c '%A' "$T/state-laptop/machine.key")" \
+  "$T/state-laptop/machine.key"
+echo "its record: $(flat <"$T/state-laptop/machine.json")"
+
+step "the laptop daemon, with its key and no token"
+write_agents
+start_local laptop ""
+wait_for 30 "the laptop to register" machine_online laptop
+baton machines
 
 step "a real workspace: a clone of this repository, edited every way"
 WT=$T/laptop/baton
@@ -60,6 +103,10 @@ echo "now in $SBX"
 diff <(echo "$before") <(fingerprint "$SBX") ||
   fail "the sandbox's worktree differs from the laptop's"
 echo "the sandbox's worktree is identical to the laptop's"
+grep -q "relay $RELAY_URL, CAs from $T/ca.pem" \
+  "$RELAY_DATA"/sandboxes/*/sandbox.log ||
+  fail "the sandbox did not connect over wss:// trusting the job's CA"
+echo "the sandbox connected to $RELAY_URL trusting only the job's CA"
 
 step "the agent continues in the sandbox and remembers"
 baton send "$SID" "recall"

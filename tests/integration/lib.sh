@@ -240,3 +240,22 @@ session_on() {
 session_worktree() {
   json_field "$(baton --json status "$1")" worktree
 }
+
+# pair_start NAME [URL]: runs `baton-local pair` in the background for a
+# laptop NAME, with the state folder start_local uses ($T/state-NAME); its
+# stdout goes to $T/pair-NAME.out, its stderr to $T/pair-NAME.log. Sets
+# PAIR_PID. For wss://, export BATON_CA.
+pair_start() {
+  "$LOCAL_BIN" pair --relay "${2:-$RELAY_URL}" --name "$1" \
+    --state "$T/state-$1" >"$T/pair-$1.out" 2>"$T/pair-$1.log" &
+  PAIR_PID=$!
+  PIDS+=("$PAIR_PID")
+}
+
+# pair_code NAME: waits for the code `baton-local pair` shows; prints it.
+pair_code() {
+  wait_for 30 "the pairing code of $1" \
+    grep -q 'baton pair approve ' "$T/pair-$1.out"
+  sed -n 's/^ *baton pair approve \([A-Z0-9]\{4\}-[A-Z0-9]\{4\}\)$/\1/p' \
+    "$T/pair-$1.out" | head -n 1
+}
