@@ -217,7 +217,8 @@ static void usage(FILE *f)
 "  2  usage error\n"
 "  3  no token, or the relay refused it\n"
 "  4  no such session or machine\n"
-"  5  unavailable: the machine is offline, try later\n"
+"  5  unavailable: the machine is offline, or the relay refused the\n"
+"     request as over a limit (connections, sessions); try later\n"
 "  6  no answer from the relay in time, or it cannot be reached (also\n"
 "     when its certificate is refused; the message says why)\n"
 "  130  interrupted\n", f);
@@ -435,6 +436,10 @@ static void client_relay_error(struct client *c, const struct proto_msg *m)
 		client_fail(c, EXIT_NOT_FOUND, "%s", message);
 	else if (!strcmp(code, PROTO_E_UNAVAILABLE))
 		client_fail(c, EXIT_UNAVAILABLE, "%s", message);
+	else if (!strcmp(code, PROTO_E_LIMITED))
+		client_fail(c, EXIT_UNAVAILABLE, "the relay refused this (over "
+			    "a limit): %s%s", message, strstr(message,
+			    "try again") ? "" : "; try again later");
 	else
 		client_fail(c, EXIT_FAILED, "%s", message);
 	free(message);
@@ -1064,7 +1069,8 @@ static void client_handshake(struct client *c, const struct proto_msg *m)
 		return;
 	}
 	code = proto_str(m->body, "code");
-	if (!strcmp(code, PROTO_E_UNAUTHORIZED)) {
+	if (!strcmp(code, PROTO_E_UNAUTHORIZED) ||
+	    !strcmp(code, PROTO_E_LIMITED)) {
 		client_relay_error(c, m);
 		return;
 	}

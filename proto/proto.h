@@ -43,6 +43,7 @@ enum proto_role {
 #define PROTO_E_STALE "stale"			/* fenced: older epoch */
 #define PROTO_E_FAILED "failed"			/* the operation failed */
 #define PROTO_E_VERSION "version"		/* protocol version mismatch */
+#define PROTO_E_LIMITED "limited"		/* over a limit; try later */
 
 /* A decoded control message. The strings point into `root`. */
 struct proto_msg {

@@ -17,6 +17,7 @@
 #include "relay.h"
 #include "identity.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #include <errno.h>
@@ -110,11 +111,42 @@ static void challenge(struct conn *c, struct auth_wait *w)
 	conn_send_owned(c, proto_encode("challenge", NULL, NULL, body));
 }
 
+/*
+ * Refuses c when its user already has as many connections open as the
+ * relay allows. A machine's own older connection does not count: c is
+ * about to replace it.
+ */
+static bool user_full(struct relay *r, struct conn *c, const char *id,
+		      const char *user, const char *machine)
+{
+	unsigned n = 0, max = r->limits.conns_per_user;
+	char *why;
+
+	if (max == 0)
+		return false;
+	for (struct conn *o = r->conns; o; o = o->next)
+		if (o != c && !o->closing && o->user &&
+		    !strcmp(o->user, user) &&
+		    !(machine && o->machine_id &&
+		      !strcmp(o->machine_id, machine)))
+			n++;
+	if (n < max)
+		return false;
+	why = xasprintf("user %s has %u connections open, the most this "
+			"relay allows; close some (each `baton attach` or "
+			"`baton tail --follow` holds one)", user, n);
+	conn_limited(c, id, why, true);
+	free(why);
+	return true;
+}
+
 /* A client: the token alone says who it is. */
 static void hello_client(struct relay *r, struct conn *c,
 			 const struct proto_msg *m, const char *user,
 			 const char *scope)
 {
+	if (user_full(r, c, m->id, user, NULL))
+		return;
 	c->user = xstrdup(user);
 	c->role = CONN_CLIENT;
 	c->read_only = scope && !strcmp(scope, "read");
@@ -239,6 +271,36 @@ static int hello_machine_key(struct relay *r, struct conn *c,
 	return 0;
 }
 
+/*
+ * Takes a hello from its credential's allowance (the token, or the key of
+ * a machine that shows none) before anything looks the credential up, or
+ * refuses it. The limiter keeps a keyed hash, never the credential.
+ */
+static bool hello_allowed(struct relay *r, struct conn *c,
+			  const struct proto_msg *m, const char *token,
+			  const char *key)
+{
+	const char *cred = token ? token : key;
+	unsigned char h[16];
+	char hex[sizeof(h) * 2 + 1], why[128];
+	uint64_t retry_ms = 0;
+
+	if (r->limits.hello_rate == NULL || cred == NULL)
+		return true;
+	crypto_generichash(h, sizeof(h), (const unsigned char *)cred,
+			   strlen(cred), r->limits.hello_key,
+			   sizeof(r->limits.hello_key));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	if (ratelimit_take(r->limits.hello_rate, hex, uv_now(r->loop),
+			   &retry_ms))
+		return true;
+	snprintf(why, sizeof(why), "this %s has connected too often lately; "
+		 "try again in %" PRIu64 " s", token ? "token" : "machine",
+		 (retry_ms + 999) / 1000);
+	conn_limited(c, m->id, why, true);
+	return false;
+}
+
 void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m)
 {
 	const char *role = proto_str(m->body, "role");
@@ -260,6 +322,9 @@ void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m)
 		       "version 1; update baton", "protocol version mismatch");
 		return;
 	}
+	if (!hello_allowed(r, c, m, token,
+			   strcmp(role, "machine") ? NULL : key))
+		return;
 
 	if (!strcmp(role, "client") && token == NULL) {
 		refuse(c, m->id, PROTO_E_BAD_MESSAGE, "a client's hello needs "
@@ -418,7 +483,8 @@ void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m)
 		pair_start(r, c, w);
 		goto out;
 	}
-	if (bind_key(r, c, w) < 0)
+	if (user_full(r, c, w->hello_id, w->user, w->machine) ||
+	    bind_key(r, c, w) < 0)
 		goto out;
 
 	c->user = w->user;

@@ -6,6 +6,7 @@
 #include "relay.h"
 #include "link.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "tls.h"
 #include "util.h"
 
@@ -64,6 +65,20 @@ static const char usage_text[] =
 "  --dead-after S       drop a peer silent for S seconds (default 60;\n"
 "                       env BATON_DEAD_AFTER)\n"
 "  --pair-ttl S         how long a pairing code lives (default 600)\n"
+"\n"
+"Limits (0 turns one off; over one, the relay answers `limited` and says\n"
+"when or how to try again):\n"
+"  --conn-rate N        new connections a second from one address (an\n"
+"                       IPv6 /64), in bursts of up to twice that (at\n"
+"                       least 2); decimals such as 0.2 allowed (default\n"
+"                       50). Behind a proxy, clients share its address\n"
+"  --hello-rate N       hellos a second with one token (or machine key),\n"
+"                       bursts as above (default 50)\n"
+"  --max-conns-per-user N\n"
+"                       connections one user may have open, clients and\n"
+"                       machines together (default 64)\n"
+"  --max-sessions-per-machine N\n"
+"                       sessions one machine may run at once (default 32)\n"
 "\n"
 "token create prints a new token on stdout; only its hash is stored.\n"
 "Client tokens are for `baton`, machine tokens for `baton-local`.\n"
@@ -178,6 +193,79 @@ static void liveness_export(const struct frames_liveness *l)
 	setenv("BATON_DEAD_AFTER", text, 1);
 }
 
+/* Parses a rate for --conn-rate or --hello-rate: 0, or 0.01 to 1000000. */
+static int parse_rate(const char *text, double *out)
+{
+	char *end;
+	double v;
+
+	if (text[0] < '0' || text[0] > '9' ||
+	    strspn(text, "0123456789.") != strlen(text))
+		return -EINVAL;
+	v = strtod(text, &end);
+	if (*end || !(v == 0 || (v >= 0.01 && v <= 1e6)))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Parses a cap for --max-*: 0 to 1000000. */
+static int parse_count(const char *text, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (errno || *end || n > 1000000)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* A limiter for RATE a second in bursts of twice that (at least 2), or
+ * NULL when RATE is 0: no limit. */
+static struct ratelimit *limiter_new(double rate)
+{
+	double twice = 2 * rate;
+	unsigned burst = (unsigned)twice;
+	struct ratelimit *rl;
+
+	if (rate == 0)
+		return NULL;
+	if (burst < twice)
+		burst++;
+	rl = ratelimit_new(rate, burst < 2 ? 2 : burst, LIMIT_KEYS);
+	if (rl == NULL) {
+		fprintf(stderr, "baton-relay: libsodium failed to start\n");
+		exit(EXIT_FAIL);
+	}
+	return rl;
+}
+
+/* Sets the limits serve's options asked for. */
+static void limits_init(struct relay_limits *l, double conn_rate,
+			double hello_rate, unsigned max_conns,
+			unsigned max_sessions)
+{
+	l->conn_rate = limiter_new(conn_rate);
+	l->hello_rate = limiter_new(hello_rate);
+	randombytes_buf(l->hello_key, sizeof(l->hello_key));
+	l->conns_per_user = max_conns;
+	l->sessions_per_machine = max_sessions;
+}
+
+/* Frees the limiters and forgets the hash key. */
+static void limits_clear(struct relay_limits *l)
+{
+	ratelimit_free(l->conn_rate);
+	ratelimit_free(l->hello_rate);
+	sodium_memzero(l->hello_key, sizeof(l->hello_key));
+	l->conn_rate = l->hello_rate = NULL;
+}
+
 struct serve_state {
 	struct relay relay;
 	uv_signal_t sigint;
@@ -219,6 +307,10 @@ static int serve(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'A' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "pair-ttl", required_argument, NULL, 'T' },
+		{ "conn-rate", required_argument, NULL, 'r' },
+		{ "hello-rate", required_argument, NULL, 'H' },
+		{ "max-conns-per-user", required_argument, NULL, 'u' },
+		{ "max-sessions-per-machine", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -226,6 +318,10 @@ static int serve(int argc, char **argv)
 	const char *tls_cert = NULL, *tls_key = NULL, *ca = NULL;
 	struct server_opts so = { 0 };
 	unsigned ping = 0, dead = 0, pair_ttl = PAIR_TTL_DEFAULT_S;
+	double conn_rate = LIMIT_CONN_RATE_DEFAULT;
+	double hello_rate = LIMIT_HELLO_RATE_DEFAULT;
+	unsigned max_conns = LIMIT_CONNS_PER_USER_DEFAULT;
+	unsigned max_sessions = LIMIT_SESSIONS_PER_MACHINE_DEFAULT;
 	char *sandbox_bin = NULL, *host = NULL, *cause = NULL;
 	char *data_abs = NULL, *ca_abs = NULL;
 	bool insecure = false;
@@ -249,6 +345,25 @@ static int serve(int argc, char **argv)
 			if (parse_seconds(optarg, &pair_ttl) || pair_ttl == 0)
 				usage_error("--pair-ttl takes seconds (more "
 					    "than 0), not '%s'", optarg);
+			break;
+		case 'r':
+		case 'H':
+			if (parse_rate(optarg, c == 'r' ? &conn_rate
+							: &hello_rate) < 0)
+				usage_error("--%s takes a rate per second: 0 "
+					    "(no limit) or 0.01 to 1000000, "
+					    "not '%s'", c == 'r' ? "conn-rate"
+					    : "hello-rate", optarg);
+			break;
+		case 'u':
+		case 'm':
+			if (parse_count(optarg, c == 'u' ? &max_conns
+							 : &max_sessions) < 0)
+				usage_error("--%s takes a whole number: 0 (no "
+					    "limit) to 1000000, not '%s'",
+					    c == 'u' ? "max-conns-per-user"
+					    : "max-sessions-per-machine",
+					    optarg);
 			break;
 		case 'P':
 		case 'D':
@@ -295,6 +410,8 @@ static int serve(int argc, char **argv)
 		usage_error("%s", cause);
 	liveness_export(&r->live);
 	r->pair_ttl_s = pair_ttl;
+	limits_init(&r->limits, conn_rate, hello_rate, max_conns,
+		    max_sessions);
 	uv_loop_init(&loop);
 	r->loop = &loop;
 	if (store_open(data, &r->store, &cause) < 0 ||
@@ -365,6 +482,7 @@ out:
 	bus_free(r->bus);
 	env_clear(r);
 	store_close(r->store);
+	limits_clear(&r->limits);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("relay", "event loop closed with handles open");
 	free(r->url);

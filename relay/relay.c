@@ -528,6 +528,38 @@ static void handle_sessions_list(struct relay *r, struct conn *c,
 	conn_send_owned(c, proto_encode("sessions", m->id, NULL, body));
 }
 
+/*
+ * Refuses a session.start when the machine already runs as many sessions
+ * (starting, running or in a move) as the relay allows.
+ */
+static bool machine_full(struct relay *r, struct conn *c,
+			 const struct proto_msg *m,
+			 const struct store_machine *mach)
+{
+	static const char *const live[] = { "starting", "running",
+					    "suspending", "moving" };
+	unsigned n = 0, max = r->limits.sessions_per_machine;
+	char *why;
+
+	if (max == 0)
+		return false;
+	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (strcmp(s->rec.machine, mach->id))
+			continue;
+		for (size_t i = 0; i < ARRAY_SIZE(live); i++)
+			if (!strcmp(s->rec.state, live[i]))
+				n++;
+	}
+	if (n < max)
+		return false;
+	why = xasprintf("machine %s runs %u sessions, the most this relay "
+			"allows; stop one first (`baton sessions` lists them)",
+			mach->name, n);
+	conn_limited(c, m->id, why, false);
+	free(why);
+	return true;
+}
+
 static void handle_session_start(struct relay *r, struct conn *c,
 				 const struct proto_msg *m)
 {
@@ -566,6 +598,8 @@ static void handle_session_start(struct relay *r, struct conn *c,
 		free(why);
 		goto out;
 	}
+	if (machine_full(r, c, m, &mach))
+		goto out;
 	proto_int(m->body, "cols", &cols);
 	proto_int(m->body, "rows", &rows);
 

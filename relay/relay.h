@@ -16,6 +16,7 @@
 
 struct bus;
 struct launcher;
+struct ratelimit;
 struct rsession;
 
 enum conn_role {
@@ -26,6 +27,27 @@ enum conn_role {
 };
 
 struct auth_wait;
+
+/*
+ * What a peer can make the relay do (serve's options). Rates refill per
+ * second up to bursts of twice as many; a NULL limiter or a 0 cap lifts
+ * that limit. Refusals say `limited`.
+ */
+#define LIMIT_CONN_RATE_DEFAULT 50.0	/* new connections/s per address */
+#define LIMIT_HELLO_RATE_DEFAULT 50.0	/* hellos/s per credential */
+#define LIMIT_CONNS_PER_USER_DEFAULT 64
+#define LIMIT_SESSIONS_PER_MACHINE_DEFAULT 32
+#define LIMIT_KEYS 4096			/* addresses or credentials tracked */
+
+struct relay_limits {
+	struct ratelimit *conn_rate;	/* keyed by address (IPv6: its /64) */
+	struct ratelimit *hello_rate;	/* keyed by a hash of the credential */
+	unsigned char hello_key[32];	/* secret key of those hashes */
+	unsigned conns_per_user;	/* clients and machines of one user */
+	unsigned sessions_per_machine;	/* starting, running or moving */
+	uint64_t log_next_ms;		/* next refusal logged at info */
+	unsigned log_quiet;		/* refusals logged at debug since */
+};
 
 /* One WebSocket to the relay. */
 struct conn {
@@ -62,6 +84,7 @@ struct relay {
 	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
 	unsigned pair_ttl_s;	/* how long a pairing code lives */
+	struct relay_limits limits;
 	unsigned char env_key[32];	/* encrypts env values at rest */
 	unsigned env_generation;	/* bumped on every env change */
 	bool stopping;
@@ -90,6 +113,13 @@ void conn_send_error(struct conn *c, const char *id, const char *session,
 /* Closes after what is queued has been written. */
 void conn_close(struct conn *c, const char *reason);
 size_t conn_queued(const struct conn *c);
+/*
+ * Refuses a request over a limit: sends `limited` with why (a sentence the
+ * user can act on) and, with hang_up, closes. Logs at info at most once
+ * every 10 s, at debug in between, so a flood cannot fill the disk.
+ */
+void conn_limited(struct conn *c, const char *id, const char *why,
+		  bool hang_up);
 
 /* auth.c: who a connection is (see the file's first comment) */
 #define PAIR_TTL_DEFAULT_S 600

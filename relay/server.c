@@ -6,12 +6,18 @@
 #define _GNU_SOURCE
 #include "relay.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <libwebsockets.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define LIMIT_LOG_MS 10000	/* refusals logged at info at most this often */
 
 static struct conn *conn_new(struct relay *r, struct lws *wsi)
 {
@@ -24,6 +30,39 @@ static struct conn *conn_new(struct relay *r, struct lws *wsi)
 	c->next = r->conns;
 	r->conns = c;
 	return c;
+}
+
+/*
+ * The key an address is limited by: an IPv6 address by its /64, which one
+ * host usually holds whole; anything else as it is.
+ */
+static void addr_key(const char *peer, char *key, size_t len)
+{
+	struct in6_addr a;
+	const uint8_t *b = a.s6_addr;
+
+	if (inet_pton(AF_INET6, peer, &a) == 1 && !IN6_IS_ADDR_V4MAPPED(&a))
+		snprintf(key, len, "%x:%x:%x:%x::/64", b[0] << 8 | b[1],
+			 b[2] << 8 | b[3], b[4] << 8 | b[5], b[6] << 8 | b[7]);
+	else
+		snprintf(key, len, "%s", peer);
+}
+
+/* Takes a new connection from its address's allowance, or refuses it. */
+static void conn_check_rate(struct relay *r, struct conn *c)
+{
+	char key[sizeof(c->peer)], why[128];
+	uint64_t retry_ms = 0;
+
+	if (r->limits.conn_rate == NULL)
+		return;
+	addr_key(c->peer, key, sizeof(key));
+	if (ratelimit_take(r->limits.conn_rate, key, uv_now(r->loop),
+			   &retry_ms))
+		return;
+	snprintf(why, sizeof(why), "too many connections from your address; "
+		 "try again in %" PRIu64 " s", (retry_ms + 999) / 1000);
+	conn_limited(c, NULL, why, true);
 }
 
 static void conn_free(struct relay *r, struct conn *c)
@@ -102,6 +141,7 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		*slot = conn_new(r, wsi);
 		log_debug("server", "connection %llu from %s",
 			  (unsigned long long)(*slot)->id, (*slot)->peer);
+		conn_check_rate(r, *slot);
 		break;
 
 	case LWS_CALLBACK_RECEIVE:
@@ -262,4 +302,34 @@ void conn_close(struct conn *c, const char *reason)
 size_t conn_queued(const struct conn *c)
 {
 	return c->out.bytes;
+}
+
+/* Refuses with `limited`; info lines at most every LIMIT_LOG_MS. */
+void conn_limited(struct conn *c, const char *id, const char *why,
+		  bool hang_up)
+{
+	struct relay_limits *l = &c->relay->limits;
+	uint64_t now = uv_now(c->relay->loop);
+	char more[96] = "";
+
+	if (now >= l->log_next_ms) {
+		if (l->log_quiet)
+			snprintf(more, sizeof(more), " (%u more refusals since"
+				 " the last of these lines, at debug level)",
+				 l->log_quiet);
+		log_info("server", "connection %llu from %s over a limit: "
+			 "%s%s", (unsigned long long)c->id, c->peer, why,
+			 more);
+		l->log_next_ms = now + LIMIT_LOG_MS;
+		l->log_quiet = 0;
+	} else {
+		l->log_quiet++;
+		log_debug("server", "connection %llu from %s over a limit: "
+			  "%s", (unsigned long long)c->id, c->peer, why);
+	}
+	conn_send_error(c, id, NULL, PROTO_E_LIMITED, why);
+	if (hang_up) {
+		c->closing = true;
+		lws_callback_on_writable(c->wsi);
+	}
 }
