@@ -52,10 +52,25 @@ trap 'on_error $? $LINENO' ERR
 
 CLEANUP=()	# commands a test adds, run before anything is removed
 
+# kill_tree SIGNAL PID: PID and everything it started. A shell function
+# run with & (`baton tail --follow ... &`) is a subshell whose child is the
+# real program: killing the subshell alone would leave that running.
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$2" 2>/dev/null); do
+    kill_tree "$1" "$child"
+  done
+  kill "-$1" "$2" 2>/dev/null || true
+}
+
 cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
+    kill_tree TERM "$pid"
+  done
+  # Whatever else a test left in the background (baton tail --follow &).
+  for pid in $(pgrep -P $$ 2>/dev/null); do
+    kill_tree TERM "$pid"
   done
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 100); do
