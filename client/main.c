@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_RELAY "ws://127.0.0.1:8080"
@@ -176,6 +177,10 @@ static void usage(FILE *f)
 "                        set a variable of the workspace's sandbox; the\n"
 "                        value is read from stdin, never the command line\n"
 "  env unset WORKSPACE NAME\n"
+"  sync on|off WORKSPACE while on, the laptop uploads checkpoints of the\n"
+"                        workspace's sessions as they work, so a move to\n"
+"                        the sandbox works even when the laptop is\n"
+"                        offline; `status` shows the last upload\n"
 "  env list [WORKSPACE]  list the variables' names (never their values);\n"
 "                        WORKSPACE is the repository's remote URL or the\n"
 "                        workspace id `baton sessions --json` shows\n"
@@ -647,6 +652,33 @@ static void status_request(struct client *c)
 }
 
 /* status: prints the session as lines or JSON. */
+/* status: whether the workspace syncs, and when it last did. */
+static void status_sync(const cJSON *b)
+{
+	const cJSON *sync = cJSON_GetObjectItemCaseSensitive(b, "sync");
+	const char *oid = proto_str(b, "synced_checkpoint");
+	int64_t at = 0, age;
+	char when[32];
+	time_t t;
+
+	if (!cJSON_IsBool(sync))
+		return;
+	if (!cJSON_IsTrue(sync) && oid == NULL) {
+		printf("%-9s off\n", "sync");
+		return;
+	}
+	if (oid == NULL || proto_int(b, "synced_at", &at) < 0) {
+		printf("%-9s on, nothing uploaded yet\n", "sync");
+		return;
+	}
+	t = (time_t)at;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+	age = (int64_t)time(NULL) - at;
+	printf("%-9s %s; last %s (%" PRId64 " s ago), checkpoint %.12s\n",
+	       "sync", cJSON_IsTrue(sync) ? "on" : "off", when,
+	       age < 0 ? 0 : age, oid);
+}
+
 static void status_reply(struct client *c, const struct proto_msg *m)
 {
 	const cJSON *b = m->body;
@@ -669,6 +701,8 @@ static void status_reply(struct client *c, const struct proto_msg *m)
 	status_line("epoch", proto_str(b, "epoch"));
 	if (proto_int(b, "exit_status", &status) == 0 && status >= 0)
 		printf("%-9s %" PRId64 "\n", "exit", status);
+	status_line("workspace", proto_str(b, "workspace"));
+	status_sync(b);
 	client_finish(c, EXIT_OK);
 }
 
@@ -1018,6 +1052,25 @@ static void env_reply(struct client *c, const struct proto_msg *m)
 	}
 }
 
+/* sync on|off WORKSPACE: turns the workspace's sync on or off. */
+static void sync_request(struct client *c)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "workspace", c->word1);
+	cJSON_AddBoolToObject(body, "on", !strcmp(c->verb, "on"));
+	client_send(c, "workspace.sync", false, body, c->req_id);
+}
+
+static void sync_reply(struct client *c, const struct proto_msg *m)
+{
+	if (strcmp(m->type, "ok") || strcmp(m->id, c->req_id))
+		return;
+	if (!c->json)
+		printf("sync %s for %s\n", c->verb, c->word1);
+	client_finish(c, EXIT_OK);
+}
+
 /* stop: asks the relay to stop the session. */
 static void stop_request(struct client *c)
 {
@@ -1047,6 +1100,7 @@ static const struct command commands[] = {
 	{ "stop", 0, 1, stop_request, stop_reply },
 	{ "pair", 0, 3, pair_request, pair_reply },
 	{ "env", 0, 3, env_request, env_reply },
+	{ "sync", 0, 3, sync_request, sync_reply },
 };
 
 /* Handles the answer to hello. */
@@ -1267,7 +1321,7 @@ static int unknown_command(const char *name)
 					   commands[i].name);
 	return usage_error("unknown command '%s'; the commands are "
 			   "machines, sessions, start, status, send, tail, "
-			   "attach, move, stop, pair and env", name);
+			   "attach, move, stop, pair, env and sync", name);
 }
 
 /*
@@ -1484,6 +1538,16 @@ static int env_read_value(struct client *c)
 static int words_check(struct client *c, char **pos, int npos)
 {
 	bool pair = !strcmp(c->cmd->name, "pair");
+
+	if (!strcmp(c->cmd->name, "sync")) {
+		c->verb = npos > 0 ? pos[0] : "";
+		c->word1 = npos > 1 ? pos[1] : NULL;
+		if ((strcmp(c->verb, "on") && strcmp(c->verb, "off")) ||
+		    npos != 2)
+			return usage_error("usage: baton sync on|off "
+					   "WORKSPACE");
+		return 0;
+	}
 
 	c->verb = npos > 0 ? pos[0] : "";
 	c->word1 = npos > 1 ? pos[1] : NULL;

@@ -20,7 +20,9 @@
 #include "pty.h"
 #include "secrets.h"
 #include "util.h"
+#include "watch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -55,7 +57,27 @@ struct hsession {
 	cJSON *suspend_haves;
 	struct resume *resume;	/* restore in progress */
 	struct scrub *scrub;	/* hides remote env values in its output */
+	struct sync *sync;	/* uploads checkpoints while it works */
 	struct hsession *next;
+};
+
+/*
+ * Workspace sync of one session: file events (debounced) and a slow
+ * periodic check compare a cheap signature of the worktree and the agent's
+ * state (git status with its stat cache, plus sizes and times), and only
+ * when it changed is a checkpoint made and the objects the relay lacks
+ * uploaded.
+ */
+struct sync {
+	struct hsession *s;
+	struct watch *watch;
+	uv_timer_t *tick;	/* heap: closes after the sync is freed */
+	cJSON *haves;		/* checkpoint oids the relay holds */
+	git_repository *repo;	/* the worktree's, for ignores and status */
+	uint64_t signature;	/* of the state last uploaded (or tried) */
+	uint64_t last_ms;	/* when the last upload started */
+	char pending[GIT_OID_HEXSZ + 1];	/* uploaded, not yet kept */
+	char request[24];	/* id of its session.synced */
 };
 
 /* A resume in progress (session.resume until session.resumed). */
@@ -110,6 +132,9 @@ struct host {
 };
 
 static void session_free(struct hsession *s);
+static void sync_stop(struct hsession *s);
+static void send_pack(struct host *h, const char *session, uint64_t epoch,
+		      const struct buf *pack);
 static void resume_fail(struct hsession *s, const char *why);
 static void resume_objects_ready(struct hsession *s);
 
@@ -466,6 +491,7 @@ static void session_free(struct hsession *s)
 	agent_profile_free(s->profile);
 	resume_free(s->resume);
 	cJSON_Delete(s->suspend_haves);
+	sync_stop(s);
 	scrub_free(s->scrub);
 	free(s->worktree);
 	free(s);
@@ -597,6 +623,277 @@ static char **state_paths(struct hsession *s, const char *worktree)
 	return agent_expand_all(s->profile->state, &vars);
 }
 
+/* ---- workspace sync ---- */
+
+#define SYNC_DEBOUNCE_MS 1500	/* quiet time after file events */
+#define SYNC_PERIOD_S 60	/* the slow check; BATON_SYNC_INTERVAL */
+#define SYNC_GAP_MS 5000	/* at most one upload this often */
+
+static void sync_check_timer(uv_timer_t *t);
+
+static void sync_tick_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Adds a file's or a folder's (and its entries') sizes and times. */
+static void sig_stat(crypto_generichash_state *st, const char *path,
+		     int depth)
+{
+	struct stat sb;
+	struct dirent *e;
+	DIR *dir;
+
+	crypto_generichash_update(st, (const unsigned char *)path,
+				  strlen(path) + 1);
+	if (lstat(path, &sb) < 0)
+		return;
+	crypto_generichash_update(st, (const unsigned char *)&sb.st_size,
+				  sizeof(sb.st_size));
+	crypto_generichash_update(st, (const unsigned char *)&sb.st_mtim,
+				  sizeof(sb.st_mtim));
+	crypto_generichash_update(st, (const unsigned char *)&sb.st_mode,
+				  sizeof(sb.st_mode));
+	if (!S_ISDIR(sb.st_mode) || depth == 0 || (dir = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(dir)) != NULL) {
+		char *child;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		child = xasprintf("%s/%s", path, e->d_name);
+		sig_stat(st, child, depth - 1);
+		free(child);
+	}
+	closedir(dir);
+}
+
+/*
+ * A cheap signature of what a checkpoint would hold: HEAD, what git status
+ * reports (its stat cache spares unchanged files a read), the sizes and
+ * times of the changed and untracked files, and the agent's state. No file
+ * is read whole.
+ */
+static int sync_signature(struct sync *y, uint64_t *out)
+{
+	struct hsession *s = y->s;
+	git_status_options opts = GIT_STATUS_OPTIONS_INIT;
+	git_status_list *list = NULL;
+	crypto_generichash_state st;
+	unsigned char hash[8];
+	char **paths;
+	git_oid head;
+
+	opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED |
+		     GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+		     GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+	if (git_status_list_new(&list, y->repo, &opts) < 0)
+		return -EIO;
+	crypto_generichash_init(&st, NULL, 0, sizeof(hash));
+	if (git_reference_name_to_id(&head, y->repo, "HEAD") == 0)
+		crypto_generichash_update(&st, head.id, sizeof(head.id));
+	for (size_t i = 0; i < git_status_list_entrycount(list); i++) {
+		const git_status_entry *e = git_status_byindex(list, i);
+		const git_diff_delta *d = e->index_to_workdir
+					  ? e->index_to_workdir
+					  : e->head_to_index;
+		char *path;
+
+		crypto_generichash_update(&st, (const unsigned char *)
+					  &e->status, sizeof(e->status));
+		if (d == NULL)
+			continue;
+		path = xasprintf("%s/%s", s->worktree, d->new_file.path);
+		sig_stat(&st, path, 0);
+		free(path);
+	}
+	git_status_list_free(list);
+	paths = state_paths(s, s->worktree);
+	for (size_t i = 0; paths[i]; i++)
+		sig_stat(&st, paths[i], 2);
+	agent_strv_free(paths);
+	crypto_generichash_final(&st, hash, sizeof(hash));
+	memcpy(out, hash, sizeof(*out));
+	return 0;
+}
+
+/* Makes a checkpoint while the agent runs and uploads what is missing. */
+static void sync_upload(struct sync *y, uint64_t signature)
+{
+	struct hsession *s = y->s;
+	struct host *h = s->host;
+	char **paths = state_paths(s, s->worktree);
+	size_t npaths = 0, nhaves = 0;
+	struct buf pack = BUF_INIT;
+	git_oid id, *haves;
+	char *cause = NULL;
+	const cJSON *item;
+	cJSON *body;
+	uint64_t t0 = now_ms();
+
+	while (paths[npaths])
+		npaths++;
+	haves = xcalloc((size_t)cJSON_GetArraySize(y->haves) + 1,
+			sizeof(*haves));
+	cJSON_ArrayForEach(item, y->haves) {
+		if (cJSON_IsString(item) &&
+		    git_oid_fromstr(&haves[nhaves], item->valuestring) == 0)
+			nhaves++;
+	}
+	if (checkpoint_create(y->repo, s->id, (const char *const *)paths,
+			      npaths, &id, &cause) < 0 ||
+	    checkpoint_pack(y->repo, &id, haves, nhaves, &pack, &cause) < 0) {
+		log_warn("host", "session %s: sync skipped: %s", s->id, cause);
+		goto out;
+	}
+	y->signature = signature;
+	y->last_ms = t0;
+	git_oid_tostr(y->pending, sizeof(y->pending), &id);
+	send_pack(h, s->id, s->epoch, &pack);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "checkpoint", y->pending);
+	proto_add_u64(body, "pack_bytes", pack.len);
+	cJSON_AddItemToObject(body, "profile",
+			      agent_profile_to_json(s->profile));
+	snprintf(y->request, sizeof(y->request), "sync-%.12s", y->pending);
+	send_msg(h, "session.synced", y->request, s->id, body);
+	log_info("host", "session %s: synced checkpoint %.12s, %zu bytes of "
+		 "objects in %" PRIu64 " ms", s->id, y->pending, pack.len,
+		 now_ms() - t0);
+out:
+	agent_strv_free(paths);
+	free(haves);
+	free(cause);
+	buf_free(&pack);
+}
+
+/* Uploads when the signature moved, at most once per SYNC_GAP_MS. */
+static void sync_check(struct sync *y)
+{
+	uint64_t signature = 0;
+
+	if (!y->s->host->welcomed || y->s->proc == NULL || y->s->suspending)
+		return;
+	if (sync_signature(y, &signature) < 0) {
+		log_warn("host", "session %s: cannot read the worktree's "
+			 "status for sync", y->s->id);
+		return;
+	}
+	if (signature == y->signature)
+		return;	/* nothing changed since the last upload */
+	if (now_ms() - y->last_ms < SYNC_GAP_MS) {
+		uv_timer_start(y->tick, sync_check_timer,
+			       SYNC_GAP_MS - (now_ms() - y->last_ms),
+			       uv_timer_get_repeat(y->tick));
+		return;
+	}
+	sync_upload(y, signature);
+}
+
+static void sync_check_timer(uv_timer_t *t)
+{
+	sync_check(t->data);
+}
+
+static void sync_on_change(struct watch *w, void *arg)
+{
+	struct sync *y = arg;
+
+	watch_refresh(w);	/* folders may have come or gone */
+	sync_check(y);
+}
+
+/* Leaves out folders git ignores (build output, dependencies). */
+static bool sync_skip(const char *rel, void *arg)
+{
+	struct sync *y = arg;
+	int ignored = 0;
+
+	return git_ignore_path_is_ignored(&ignored, y->repo, rel) == 0 &&
+	       ignored;
+}
+
+/* Starts (or updates) the sync of s with the relay's haves. */
+static void sync_start(struct hsession *s, const cJSON *haves)
+{
+	struct sync *y = s->sync;
+	const char *env = getenv("BATON_SYNC_INTERVAL");
+	unsigned period_s = SYNC_PERIOD_S;
+
+	if (y) {
+		cJSON_Delete(y->haves);
+		y->haves = cJSON_Duplicate(haves, 1);
+		return;
+	}
+	if (env && parse_seconds(env, &period_s) < 0)
+		period_s = SYNC_PERIOD_S;
+	y = xcalloc(1, sizeof(*y));
+	y->s = s;
+	y->haves = haves ? cJSON_Duplicate(haves, 1) : cJSON_CreateArray();
+	if (git_repository_open(&y->repo, s->worktree) < 0) {
+		log_warn("host", "session %s: cannot sync: %s is not a git "
+			 "repository", s->id, s->worktree);
+		cJSON_Delete(y->haves);
+		free(y);
+		return;
+	}
+	s->sync = y;
+	y->tick = xcalloc(1, sizeof(*y->tick));
+	uv_timer_init(s->host->loop, y->tick);
+	y->tick->data = y;
+	uv_timer_start(y->tick, sync_check_timer, 0,
+		       (uint64_t)(period_s ? period_s : 1) * 1000);
+	y->watch = watch_new(s->host->loop, s->worktree, SYNC_DEBOUNCE_MS,
+			     sync_skip, sync_on_change, y);
+	log_info("host", "session %s: sync on (%zu folders watched%s, a "
+		 "check every %u s)", s->id,
+		 y->watch ? watch_count(y->watch) : 0,
+		 y->watch && watch_truncated(y->watch) ? ", more left to the "
+		 "check" : "", period_s);
+}
+
+static void sync_stop(struct hsession *s)
+{
+	struct sync *y = s->sync;
+
+	if (y == NULL)
+		return;
+	s->sync = NULL;
+	watch_free(y->watch);
+	uv_timer_stop(y->tick);
+	uv_close((uv_handle_t *)y->tick, sync_tick_closed);
+	git_repository_free(y->repo);
+	cJSON_Delete(y->haves);
+	free(y);
+}
+
+/* session.sync: the relay turns this session's sync on or off. */
+static void handle_sync(struct hsession *s, const struct proto_msg *m)
+{
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->body, "on"))) {
+		sync_start(s, cJSON_GetObjectItemCaseSensitive(m->body,
+							       "have"));
+	} else if (s->sync) {
+		log_info("host", "session %s: sync off", s->id);
+		sync_stop(s);
+	}
+}
+
+/* The relay kept (or refused) an upload. */
+static void sync_answered(struct hsession *s, const struct proto_msg *m)
+{
+	struct sync *y = s->sync;
+
+	if (!strcmp(m->type, "ok")) {
+		cJSON_AddItemToArray(y->haves, cJSON_CreateString(y->pending));
+	} else {
+		log_warn("host", "session %s: the relay did not keep the "
+			 "sync: %s", s->id, proto_str(m->body, "message"));
+		y->signature = 0;	/* try again at the next check */
+	}
+	y->request[0] = '\0';
+}
+
 static void handle_suspend(struct host *h, const struct proto_msg *m,
 			   struct hsession *s)
 {
@@ -606,6 +903,7 @@ static void handle_suspend(struct host *h, const struct proto_msg *m,
 		return;
 	}
 	crash_point("source:suspend");
+	sync_stop(s);	/* the move's own checkpoint follows */
 	s->suspending = true;
 	cJSON_Delete(s->suspend_haves);
 	s->suspend_haves = cJSON_Duplicate(
@@ -1356,6 +1654,9 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 			 proto_str(m.body, "code"));
 		if (!h->welcomed)
 			refused(h, proto_str(m.body, "code"));
+		if (s && s->sync && s->sync->request[0] && m.id &&
+		    !strcmp(m.id, s->sync->request))
+			sync_answered(s, &m);
 		if (s && s->resume)
 			resume_fail(s, proto_str(m.body, "message"));
 	} else if (!strcmp(m.type, "session.spawn")) {
@@ -1372,6 +1673,11 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 		handle_stand_down(h, m.session, s);
 	} else if (s == NULL) {
 		log_debug("host", "%s for a session not here", m.type);
+	} else if (!strcmp(m.type, "session.sync")) {
+		handle_sync(s, &m);
+	} else if (s->sync && s->sync->request[0] && m.id &&
+		   !strcmp(m.id, s->sync->request)) {
+		sync_answered(s, &m);
 	} else if (!strcmp(m.type, "session.suspend")) {
 		handle_suspend(h, &m, s);
 	} else if (!strcmp(m.type, "objects.sent")) {

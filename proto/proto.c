@@ -82,6 +82,14 @@ static const struct msg_type types[] = {
 	{ "env", R, false, { { "vars", F_ARR } } },
 	{ "env.sealed", R, false, { { "sealed", F_STR } } },
 
+	/* workspace sync: the laptop uploads checkpoints as it works */
+	{ "workspace.sync", C, false, { { "workspace", F_STR },
+		{ "on", F_BOOL } } },
+	{ "session.sync", R, true, { { "on", F_BOOL },
+		{ "have", F_ARR, OPT } } },
+	{ "session.synced", M, true, { { "checkpoint", F_OID },
+		{ "pack_bytes", F_U64 }, { "profile", F_OBJ, OPT } } },
+
 	/* client requests and their replies */
 	{ "machines.list", C, false, { { NULL } } },
 	{ "machines", R, false, { { "machines", F_ARR } } },

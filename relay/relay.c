@@ -72,6 +72,9 @@ struct rsession {
 	size_t input_next;
 	struct pending_input *held;	/* input held while moving */
 	size_t held_bytes;
+	struct checkpoint_unpack *sync_unpack;	/* a sync's pack arriving */
+	git_repository *sync_objects;	/* the object store it goes into */
+	uint64_t sync_bytes;
 	struct scrub *scrub;	/* the workspace's env values, or NULL */
 	unsigned scrub_generation;	/* r->env_generation it was made at */
 	bool scrub_made;
@@ -80,6 +83,7 @@ struct rsession {
 
 static void move_resume(struct relay *r, struct rsession *s);
 static void move_recover(struct relay *r, struct rsession *s);
+static void sync_offer(struct relay *r, struct rsession *s);
 static void move_fail(struct relay *r, struct rsession *s, const char *why);
 static void send_ack(struct conn *c, struct rsession *s);
 
@@ -138,6 +142,16 @@ static void held_free(struct rsession *s)
 	s->held_bytes = 0;
 }
 
+/* Forgets a sync upload in progress. */
+static void sync_drop(struct rsession *s)
+{
+	checkpoint_unpack_free(s->sync_unpack);
+	s->sync_unpack = NULL;
+	git_repository_free(s->sync_objects);
+	s->sync_objects = NULL;
+	s->sync_bytes = 0;
+}
+
 void relay_sessions_free(struct relay *r)
 {
 	while (r->sessions) {
@@ -151,6 +165,7 @@ void relay_sessions_free(struct relay *r)
 		free(s->start_request);
 		free(s->stop_request);
 		held_free(s);
+		sync_drop(s);
 		scrub_free(s->scrub);
 		free(s);
 	}
@@ -204,6 +219,7 @@ static void session_set_profile(struct relay *r, struct rsession *s,
 
 static cJSON *session_json(struct relay *r, struct rsession *s)
 {
+	struct store_workspace w;
 	struct store_machine m = { 0 };
 	cJSON *o = cJSON_CreateObject();
 	bool have_machine = store_machine_get(r->store, s->rec.machine,
@@ -225,6 +241,17 @@ static cJSON *session_json(struct relay *r, struct rsession *s)
 	cJSON_AddNumberToObject(o, "exit_status", s->rec.exit_status);
 	if (s->rec.checkpoint)
 		cJSON_AddStringToObject(o, "checkpoint", s->rec.checkpoint);
+	if (s->rec.workspace &&
+	    store_workspace_get(r->store, s->rec.workspace, &w) == 0) {
+		cJSON_AddBoolToObject(o, "sync", w.sync);
+		if (w.synced_checkpoint) {
+			cJSON_AddStringToObject(o, "synced_checkpoint",
+						w.synced_checkpoint);
+			cJSON_AddNumberToObject(o, "synced_at",
+						(double)w.synced_at);
+		}
+		store_workspace_clear(&w);
+	}
 	store_machine_clear(&m);
 	return o;
 }
@@ -448,6 +475,9 @@ void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 			    !strcmp(s->move->target, c->machine_id))
 				move_resume(r, s);
 		recover_sessions(r, c, held);
+		for (struct rsession *s = r->sessions; s; s = s->next)
+			if (!strcmp(s->rec.machine, c->machine_id))
+				sync_offer(r, s);
 	}
 }
 
@@ -463,6 +493,7 @@ static bool steers(const char *type)
 	return !strcmp(type, "session.start") ||
 	       !strcmp(type, "pair.approve") ||
 	       !strcmp(type, "env.set") ||
+	       !strcmp(type, "workspace.sync") ||
 	       !strcmp(type, "env.unset") ||
 	       !strcmp(type, "session.move") ||
 	       !strcmp(type, "session.stop") ||
@@ -736,6 +767,220 @@ static void add_haves(struct relay *r, const char *workspace,
 	store_strv_free(haves, count);
 }
 
+/* ---- workspace sync ---- */
+
+/*
+ * Tells the laptop running s whether to upload checkpoints as it works,
+ * with the checkpoints the relay already holds (so it sends only what is
+ * missing). Sandboxes are not asked: what they run is the latest state.
+ */
+static void sync_offer(struct relay *r, struct rsession *s)
+{
+	struct store_workspace w;
+	struct store_machine m = { 0 };
+	git_repository *objects = NULL;
+	cJSON *body, *arr;
+
+	if (s->rec.workspace == NULL || s->move ||
+	    strcmp(s->rec.state, "running") ||
+	    bus_machine(r->bus, s->rec.machine) == NULL ||
+	    store_machine_get(r->store, s->rec.machine, &m) < 0)
+		return;
+	if (strcmp(m.kind, "local") ||
+	    store_workspace_get(r->store, s->rec.workspace, &w) < 0) {
+		store_machine_clear(&m);
+		return;
+	}
+	body = cJSON_CreateObject();
+	cJSON_AddBoolToObject(body, "on", w.sync);
+	arr = cJSON_AddArrayToObject(body, "have");
+	if (w.sync &&
+	    store_objects_open(r->store, s->rec.workspace, &objects) == 0)
+		add_haves(r, s->rec.workspace, objects, arr);
+	git_repository_free(objects);
+	send_to_machine(r, s->rec.machine,
+			proto_encode("session.sync", NULL, s->rec.id, body));
+	store_workspace_clear(&w);
+	store_machine_clear(&m);
+}
+
+/* workspace.sync: turns a workspace's sync on or off. */
+static void handle_workspace_sync(struct relay *r, struct conn *c,
+				  const struct proto_msg *m)
+{
+	char *id = NULL, *key = NULL;
+	bool on = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->body,
+								"on"));
+
+	if (store_workspace_find(r->store, c->user,
+				 proto_str(m->body, "workspace"), &id,
+				 &key) < 0) {
+		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, "no "
+				"workspace of yours has that name or id; its "
+				"key is the repository's remote URL, and "
+				"`baton status SID` shows a session's");
+		return;
+	}
+	if (store_workspace_set_sync(r->store, id, on) < 0) {
+		conn_send_error(c, m->id, NULL, PROTO_E_FAILED, "the relay "
+				"cannot record the setting; see its log");
+	} else {
+		log_info("relay", "user %s turned sync %s for workspace %s",
+			 c->user, on ? "on" : "off", key);
+		conn_send_owned(c, proto_encode("ok", m->id, NULL, NULL));
+		for (struct rsession *s = r->sessions; s; s = s->next)
+			if (s->rec.workspace && !strcmp(s->rec.workspace, id))
+				sync_offer(r, s);
+	}
+	free(id);
+	free(key);
+}
+
+/* A pack frame outside a move: part of a sync upload. */
+static void sync_pack(struct relay *r, struct rsession *s,
+		      const struct proto_bin *b)
+{
+	char *cause = NULL;
+
+	if (s->rec.workspace == NULL)
+		return;
+	if (s->sync_unpack == NULL &&
+	    (store_objects_open(r->store, s->rec.workspace,
+				&s->sync_objects) < 0 ||
+	     checkpoint_unpack_new(s->sync_objects, &s->sync_unpack,
+				   &cause) < 0)) {
+		log_warn("relay", "session %s: cannot take a sync: %s",
+			 s->rec.id, cause ? cause : "no object store");
+		free(cause);
+		sync_drop(s);
+		return;
+	}
+	if (checkpoint_unpack_append(s->sync_unpack, b->data, b->len,
+				     &cause) < 0) {
+		log_warn("relay", "session %s: a sync's pack is damaged: %s",
+			 s->rec.id, cause);
+		free(cause);
+		sync_drop(s);
+		return;
+	}
+	s->sync_bytes += b->len;
+}
+
+/* session.synced: the upload is whole; keep it as the workspace's state. */
+static void handle_synced(struct relay *r, struct conn *c,
+			  const struct proto_msg *m, struct rsession *s)
+{
+	const char *oid_text = proto_str(m->body, "checkpoint");
+	git_repository *objects = NULL;
+	git_odb *odb = NULL;
+	char *cause = NULL;
+	git_oid oid;
+	int ok = 0;
+
+	if (s->move || strcmp(s->rec.machine, c->machine_id)) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT, "the "
+				"session is moving; this sync is not kept");
+		sync_drop(s);
+		return;
+	}
+	if (s->sync_unpack &&
+	    checkpoint_unpack_commit(s->sync_unpack, &cause) < 0) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED, cause);
+		free(cause);
+		sync_drop(s);
+		return;
+	}
+	git_oid_fromstr(&oid, oid_text);
+	if (store_objects_open(r->store, s->rec.workspace, &objects) == 0 &&
+	    git_repository_odb(&odb, objects) == 0)
+		ok = git_odb_exists(odb, &oid);
+	git_odb_free(odb);
+	git_repository_free(objects);
+	if (!ok) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED, "the "
+				"sync's pack did not hold its checkpoint");
+		sync_drop(s);
+		return;
+	}
+	session_set_profile(r, s, cJSON_GetObjectItemCaseSensitive(
+				     m->body, "profile"));
+	store_checkpoint_add(r->store, s->rec.workspace, s->rec.id, oid_text,
+			     c->machine_id);
+	if (store_workspace_synced(r->store, s->rec.workspace, s->rec.id,
+				   oid_text) < 0) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED, "the "
+				"relay cannot record the sync; see its log");
+	} else {
+		log_info("relay", "session %s: synced checkpoint %.12s (%"
+			 PRIu64 " bytes of objects)", s->rec.id, oid_text,
+			 s->sync_bytes);
+		conn_send_owned(c, proto_encode("ok", m->id, s->rec.id, NULL));
+	}
+	sync_drop(s);
+}
+
+/*
+ * Moves a session whose laptop is offline to its sandbox from the last
+ * checkpoint a sync uploaded: the fence is taken at once (the laptop, when
+ * it returns, is told to stand down and keeps its files). Returns false,
+ * having answered the client, when there is nothing to resume from.
+ */
+static bool move_offline(struct relay *r, struct conn *c,
+			 const struct proto_msg *m, struct rsession *s,
+			 struct move *mv)
+{
+	struct store_workspace w;
+	char name[128], *why = NULL;
+	int64_t age;
+
+	if (store_workspace_get(r->store, s->rec.workspace, &w) < 0)
+		return false;
+	if (!w.sync)
+		why = xasprintf("the laptop running the session (%s) is "
+				"offline, and sync is off for workspace %s, so "
+				"the relay holds no recent state to resume "
+				"from; bring the laptop back, and turn sync on "
+				"(`baton sync on %s`) to be ready next time",
+				machine_name(r, s->rec.machine, name,
+					     sizeof(name)), w.key, w.key);
+	else if (w.synced_checkpoint == NULL)
+		why = xasprintf("the laptop running the session (%s) is "
+				"offline, and sync for workspace %s is on but "
+				"has uploaded nothing yet; bring the laptop "
+				"back online long enough for one sync",
+				machine_name(r, s->rec.machine, name,
+					     sizeof(name)), w.key);
+	if (why) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE, why);
+		free(why);
+		store_workspace_clear(&w);
+		return false;
+	}
+
+	age = (int64_t)time(NULL) - w.synced_at;
+	s->move = mv;
+	set_str(&s->rec.checkpoint, w.synced_checkpoint);
+	move_step(r, s, "offline", "%s is offline: resuming from the "
+		  "checkpoint %.12s synced %" PRId64 " %s ago%s",
+		  machine_name(r, s->rec.machine, name, sizeof(name)),
+		  w.synced_checkpoint, age >= 120 ? age / 60 : age,
+		  age >= 120 ? "min" : "s",
+		  strcmp(w.synced_session, s->rec.id)
+			  ? " (by another session of the workspace)" : "");
+	mv->fenced = true;
+	s->rec.epoch++;
+	set_str(&s->rec.machine, mv->target);
+	set_str(&s->rec.state, "moving");
+	session_save(r, s);
+	session_publish(r, s);
+	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
+		  machine_name(r, mv->target, name, sizeof(name)),
+		  s->rec.epoch);
+	store_workspace_clear(&w);
+	move_resume(r, s);
+	return true;
+}
+
 /* Starts a move: validates the target and asks the source to suspend. */
 static void handle_move(struct relay *r, struct conn *c,
 			const struct proto_msg *m, struct rsession *s)
@@ -745,6 +990,7 @@ static void handle_move(struct relay *r, struct conn *c,
 	struct move *mv;
 	cJSON *body, *arr;
 	char *why = NULL;
+	bool offline;
 	int e;
 
 	if (s->move || strcmp(s->rec.state, "running")) {
@@ -785,7 +1031,8 @@ static void handle_move(struct relay *r, struct conn *c,
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE, why);
 		goto out;
 	}
-	if (bus_machine(r->bus, s->rec.machine) == NULL) {
+	offline = bus_machine(r->bus, s->rec.machine) == NULL;
+	if (offline && strcmp(target.kind, "sandbox")) {
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE,
 				"the machine running the session is offline, "
 				"so it cannot checkpoint it now");
@@ -806,6 +1053,13 @@ static void handle_move(struct relay *r, struct conn *c,
 				"the relay cannot open its object store");
 		goto out;
 	}
+	if (offline) {
+		sync_drop(s);
+		if (!move_offline(r, c, m, s, mv))
+			move_free(mv);
+		goto out;
+	}
+	sync_drop(s);	/* a sync cut short by the move is not kept */
 	s->move = mv;
 	set_str(&s->rec.state, "suspending");
 	session_save(r, s);
@@ -852,6 +1106,10 @@ static void handle_client(struct relay *r, struct conn *c,
 	}
 	if (!strncmp(m->type, "env.", 4)) {
 		env_handle(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "workspace.sync")) {
+		handle_workspace_sync(r, c, m);
 		return;
 	}
 	if (!strcmp(m->type, "ping")) {
@@ -938,6 +1196,7 @@ static void handle_spawned(struct relay *r, struct conn *c,
 		 s->rec.worktree, c->machine_name);
 	reply_start(r, s, NULL, NULL);
 	session_publish(r, s);
+	sync_offer(r, s);
 }
 
 static void handle_exited(struct relay *r, struct conn *c,
@@ -1259,6 +1518,7 @@ static void handle_resumed(struct relay *r, struct conn *c,
 	move_free(mv);
 	flush_held_input(r, s);
 	session_publish(r, s);
+	sync_offer(r, s);	/* back on a laptop: it syncs again */
 }
 
 /* The owner has started the agent again in its worktree. */
@@ -1428,6 +1688,8 @@ static void handle_machine(struct relay *r, struct conn *c,
 		handle_resumed(r, c, m, s);
 	else if (!strcmp(m->type, "session.restarted"))
 		handle_restarted(r, c, m, s);
+	else if (!strcmp(m->type, "session.synced"))
+		handle_synced(r, c, m, s);
 	else if (!strcmp(m->type, "error"))
 		handle_machine_error(r, c, m, s);
 }
@@ -1588,6 +1850,10 @@ static void machine_pack(struct relay *r, struct conn *c,
 	struct move *mv = s->move;
 	char *cause = NULL;
 
+	if (mv == NULL && !strcmp(s->rec.machine, c->machine_id)) {
+		sync_pack(r, s, b);
+		return;
+	}
 	if (mv == NULL || mv->phase != MOVE_SUSPENDING ||
 	    strcmp(mv->source, c->machine_id))
 		return;

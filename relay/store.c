@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 5000
 #define TOKEN_PREFIX "bt_"
 #define BOOTSTRAP_PREFIX "bb_"
@@ -61,6 +61,13 @@
 	" created INTEGER NOT NULL," \
 	" expires INTEGER NOT NULL DEFAULT 0," \
 	" revoked INTEGER NOT NULL DEFAULT 0);"
+
+/* Version 4: workspace sync and what it last held. */
+#define V4_COLUMNS \
+	"ALTER TABLE workspaces ADD COLUMN sync INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE workspaces ADD COLUMN synced_checkpoint TEXT;" \
+	"ALTER TABLE workspaces ADD COLUMN synced_session TEXT;" \
+	"ALTER TABLE workspaces ADD COLUMN synced_at INTEGER;"
 
 /* Version 3: machine keys, sandbox bootstrap credentials, remote env. */
 #define V3_TABLES \
@@ -128,7 +135,8 @@ static const char schema_sql[] =
 	" session TEXT PRIMARY KEY,"
 	" profile TEXT NOT NULL);"
 	V3_TABLES
-	"PRAGMA user_version = 3;";
+	V4_COLUMNS
+	"PRAGMA user_version = 4;";
 
 /*
  * Upgrades, one per version: migrations[v] takes a database from version v
@@ -150,6 +158,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	[2] = "ALTER TABLE machines ADD COLUMN pubkey TEXT;"
 	      V3_TABLES
 	      "PRAGMA user_version = 3;",
+	[3] = V4_COLUMNS
+	      "PRAGMA user_version = 4;",
 };
 
 #define TOKEN_COLS "id, user, kind, scope, created, expires, revoked"
@@ -181,6 +191,9 @@ enum query {
 	Q_BOOTSTRAP_GET,
 	Q_BOOTSTRAP_DROP,
 	Q_WORKSPACE_FIND,
+	Q_WORKSPACE_INFO,
+	Q_WORKSPACE_SYNC,
+	Q_WORKSPACE_SYNCED,
 	Q_ENV_SET,
 	Q_ENV_UNSET,
 	Q_ENV_LIST,
@@ -240,6 +253,11 @@ static const char *const queries[Q_COUNT] = {
 		" OR machine = ?2 AND generation <= ?3 OR expires < ?4",
 	[Q_WORKSPACE_FIND] = "SELECT id, key FROM workspaces"
 		" WHERE user = ?1 AND (key = ?2 OR id = lower(?2))",
+	[Q_WORKSPACE_INFO] = "SELECT id, user, key, sync, synced_checkpoint,"
+		" synced_session, synced_at FROM workspaces WHERE id = ?1",
+	[Q_WORKSPACE_SYNC] = "UPDATE workspaces SET sync = ?2 WHERE id = ?1",
+	[Q_WORKSPACE_SYNCED] = "UPDATE workspaces SET synced_checkpoint = ?2,"
+		" synced_session = ?3, synced_at = ?4 WHERE id = ?1",
 	[Q_ENV_SET] = "INSERT INTO env (workspace, name, value, updated)"
 		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace, name)"
 		" DO UPDATE SET value = excluded.value,"
@@ -1362,6 +1380,66 @@ int store_workspace_find(struct store *s, const char *user,
 	}
 	db_done(st);
 	return err;
+}
+
+int store_workspace_get(struct store *s, const char *id,
+			struct store_workspace *out)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!valid_text(id, TEXT_SHORT))
+		return -EINVAL;
+	err = db_query(s, Q_WORKSPACE_INFO, &st, "s", id);
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = col_str(st, 0);
+		out->user = col_str(st, 1);
+		out->key = col_str(st, 2);
+		out->sync = sqlite3_column_int(st, 3) != 0;
+		out->synced_checkpoint = col_str(st, 4);
+		out->synced_session = col_str(st, 5);
+		out->synced_at = sqlite3_column_int64(st, 6);
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+	}
+	db_done(st);
+	return err;
+}
+
+void store_workspace_clear(struct store_workspace *w)
+{
+	free(w->id);
+	free(w->user);
+	free(w->key);
+	free(w->synced_checkpoint);
+	free(w->synced_session);
+	memset(w, 0, sizeof(*w));
+}
+
+int store_workspace_set_sync(struct store *s, const char *id, bool on)
+{
+	int err;
+
+	if (!valid_text(id, TEXT_SHORT))
+		return -EINVAL;
+	err = db_exec(s, Q_WORKSPACE_SYNC, "si", id, (int64_t)on);
+	if (err == 0 && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+int store_workspace_synced(struct store *s, const char *id,
+			   const char *session, const char *checkpoint)
+{
+	if (!valid_text(id, TEXT_SHORT) || !valid_text(session, TEXT_SHORT) ||
+	    !valid_text(checkpoint, TEXT_SHORT))
+		return -EINVAL;
+	return db_exec(s, Q_WORKSPACE_SYNCED, "sssi", id, checkpoint, session,
+		       now_s());
 }
 
 /* Env names: what a POSIX shell accepts, [A-Za-z_][A-Za-z0-9_]*. */

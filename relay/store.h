@@ -135,6 +135,25 @@ int store_workspace_ensure(struct store *s, const char *user,
 int store_workspace_find(struct store *s, const char *user,
 			 const char *name, char **id, char **key);
 
+/* A workspace's settings and what its sync last held. */
+struct store_workspace {
+	char *id;
+	char *user;
+	char *key;		/* remote URL or generated id */
+	bool sync;		/* the laptop uploads checkpoints as it works */
+	char *synced_checkpoint;	/* last one uploaded, or NULL */
+	char *synced_session;		/* the session it came from */
+	int64_t synced_at;		/* unix seconds, 0 when never */
+};
+int store_workspace_get(struct store *s, const char *id,
+			struct store_workspace *out);
+void store_workspace_clear(struct store_workspace *w);
+/* -ENOENT for an unknown workspace. */
+int store_workspace_set_sync(struct store *s, const char *id, bool on);
+/* Records the checkpoint a sync uploaded, now. */
+int store_workspace_synced(struct store *s, const char *id,
+			   const char *session, const char *checkpoint);
+
 /* A remote environment variable of a workspace. The value is stored as
  * the caller gives it: the relay encrypts it first. */
 struct store_env {

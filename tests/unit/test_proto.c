@@ -60,6 +60,12 @@ static const struct sample samples[] = {
 	{ "env.list", C, false, "{\"workspace\":\"w\"}", { NULL } },
 	{ "env", R, false, "{\"vars\":[]}", { "vars" } },
 	{ "env.sealed", R, false, "{\"sealed\":\"x\"}", { "sealed" } },
+	{ "workspace.sync", C, false, "{\"workspace\":\"w\",\"on\":true}",
+	  { "workspace", "on" } },
+	{ "session.sync", R, true, "{\"on\":true,\"have\":[]}", { "on" } },
+	{ "session.synced", M, true,
+	  "{\"checkpoint\":\"" OID "\",\"pack_bytes\":\"10\","
+	  "\"profile\":{}}", { "checkpoint", "pack_bytes" } },
 	{ "welcome", R, false,
 	  "{\"user\":\"ann\",\"role\":\"client\",\"machine\":\"" UUID
 	  "\",\"version\":1}",

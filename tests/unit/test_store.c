@@ -471,6 +471,10 @@ static void downgrade_to_v1(struct fixture *f, const char *tokens_sql)
 			"DROP TABLE t3; DROP TABLE session_profiles;"
 			"DROP TABLE bootstraps; DROP TABLE env;"
 			"ALTER TABLE machines DROP COLUMN pubkey;"
+			"ALTER TABLE workspaces DROP COLUMN sync;"
+			"ALTER TABLE workspaces DROP COLUMN synced_checkpoint;"
+			"ALTER TABLE workspaces DROP COLUMN synced_session;"
+			"ALTER TABLE workspaces DROP COLUMN synced_at;"
 			"PRAGMA user_version = 1", tokens_sql);
 	assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL),
 			 SQLITE_OK);
