@@ -265,7 +265,9 @@ static const char *kind_name(enum field_kind kind)
 static const char *role_name(unsigned from)
 {
 	return from == PROTO_FROM_CLIENT ? "a client" :
-	       from == PROTO_FROM_MACHINE ? "a machine" : "the relay";
+	       from == PROTO_FROM_MACHINE ? "a machine" :
+	       from == PROTO_FROM_RELAY ? "the relay" :
+	       "a client or a machine";
 }
 
 int proto_msg_decode(const char *text, size_t len, unsigned from,

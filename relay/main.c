@@ -65,6 +65,8 @@ static const char usage_text[] =
 "  --dead-after S       drop a peer silent for S seconds (default 60;\n"
 "                       env BATON_DEAD_AFTER)\n"
 "  --pair-ttl S         how long a pairing code lives (default 600)\n"
+"  --hello-timeout S    close a connection that has not said hello and\n"
+"                       proven its key within S seconds (default 20)\n"
 "\n"
 "Limits (0 turns one off; over one, the relay answers `limited` and says\n"
 "when or how to try again):\n"
@@ -307,6 +309,7 @@ static int serve(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'A' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "pair-ttl", required_argument, NULL, 'T' },
+		{ "hello-timeout", required_argument, NULL, 'O' },
 		{ "conn-rate", required_argument, NULL, 'r' },
 		{ "hello-rate", required_argument, NULL, 'H' },
 		{ "max-conns-per-user", required_argument, NULL, 'u' },
@@ -318,6 +321,7 @@ static int serve(int argc, char **argv)
 	const char *tls_cert = NULL, *tls_key = NULL, *ca = NULL;
 	struct server_opts so = { 0 };
 	unsigned ping = 0, dead = 0, pair_ttl = PAIR_TTL_DEFAULT_S;
+	unsigned hello_timeout = HELLO_TIMEOUT_DEFAULT_S;
 	double conn_rate = LIMIT_CONN_RATE_DEFAULT;
 	double hello_rate = LIMIT_HELLO_RATE_DEFAULT;
 	unsigned max_conns = LIMIT_CONNS_PER_USER_DEFAULT;
@@ -341,6 +345,12 @@ static int serve(int argc, char **argv)
 		case 'K': tls_key = optarg; break;
 		case 'A': ca = optarg; break;
 		case 'I': insecure = true; break;
+		case 'O':
+			if (parse_seconds(optarg, &hello_timeout) ||
+			    hello_timeout == 0)
+				usage_error("--hello-timeout takes seconds "
+					    "(more than 0), not '%s'", optarg);
+			break;
 		case 'T':
 			if (parse_seconds(optarg, &pair_ttl) || pair_ttl == 0)
 				usage_error("--pair-ttl takes seconds (more "
@@ -410,6 +420,7 @@ static int serve(int argc, char **argv)
 		usage_error("%s", cause);
 	liveness_export(&r->live);
 	r->pair_ttl_s = pair_ttl;
+	r->hello_timeout_s = hello_timeout;
 	limits_init(&r->limits, conn_rate, hello_rate, max_conns,
 		    max_sessions);
 	uv_loop_init(&loop);

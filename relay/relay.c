@@ -484,7 +484,8 @@ void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 /* ---- client requests ---- */
 
 #define READ_ONLY_WHY "this token is read-only; it may list, watch and " \
-	"tail sessions, but not type, start, move, stop or resize them; " \
+	"tail sessions, but not type, start, move, stop or resize them, " \
+	"approve a pairing, or change a workspace's environment or sync; " \
 	"use a token made with `baton-relay token create --scope steer`"
 
 /* Whether a read-only client's message would change a session. */
@@ -616,8 +617,15 @@ static void handle_session_start(struct relay *r, struct conn *c,
 		return;
 	}
 	if (strcmp(mach.user, c->user)) {
-		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND,
-				"no such machine");
+		/* The very answer for a machine that does not exist. */
+		char quoted[65];
+		char *why = xasprintf("no machine named \"%s\"; `baton "
+				      "machines` lists yours",
+				      proto_printable(name, quoted,
+						      sizeof(quoted)));
+
+		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, why);
+		free(why);
 		goto out;
 	}
 	mc = bus_machine(r->bus, mach.id);
@@ -1116,6 +1124,8 @@ static void handle_client(struct relay *r, struct conn *c,
 		conn_send_owned(c, proto_encode("pong", m->id, NULL, NULL));
 		return;
 	}
+	if (!strcmp(m->type, "pong") || !strcmp(m->type, "error"))
+		return;	/* a client's answer to us: nothing to do */
 	if ((s = client_session(r, c, m)) == NULL)
 		return;
 	if (!strcmp(m->type, "session.status")) {
@@ -1649,6 +1659,26 @@ static void handle_machine_error(struct relay *r, struct conn *c,
 	}
 }
 
+/*
+ * Tells a machine that speaks for a session it does not run to stand
+ * down: the same answer whether the session is another machine's, another
+ * user's or none at all.
+ */
+static void stand_down_unknown(struct conn *c, const char *session)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	c->refusals++;
+	LOG_AT(c->refusals <= 20 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "relay",
+	       "refused machine %s (user %s, connection %" PRIu64 ") for "
+	       "session %s, which it does not run: told it to stand down",
+	       c->machine_name, c->user, c->id, session);
+
+	proto_add_u64(body, "epoch", 0);
+	conn_send_owned(c, proto_encode("session.stand_down", NULL, session,
+					body));
+}
+
 static void handle_machine(struct relay *r, struct conn *c,
 			   const struct proto_msg *m)
 {
@@ -1664,16 +1694,16 @@ static void handle_machine(struct relay *r, struct conn *c,
 		handle_setup_log(r, c, m);
 		return;
 	}
+	if (!strcmp(m->type, "challenge.answer")) {
+		conn_send_error(c, m->id, NULL, PROTO_E_CONFLICT, "this "
+				"machine was welcomed already; there is no "
+				"challenge to answer");
+		return;
+	}
 	s = machine_session(r, c, m->session);
 	if (s == NULL) {
-		if (m->session && strcmp(m->type, "error")) {
-			cJSON *body = cJSON_CreateObject();
-
-			proto_add_u64(body, "epoch", 0);
-			conn_send_owned(c, proto_encode("session.stand_down",
-							NULL, m->session,
-							body));
-		}
+		if (m->session && strcmp(m->type, "error"))
+			stand_down_unknown(c, m->session);
 		return;
 	}
 	if (!strcmp(m->type, "session.spawned"))
@@ -1703,11 +1733,19 @@ void relay_on_text(struct relay *r, struct conn *c, const char *text,
 	struct proto_msg m;
 	const char *code;
 	char cause[256];
+	int e;
 
-	if (proto_msg_decode(text, len, from, &m, &code, cause,
-			     sizeof(cause)) < 0) {
-		log_info("relay", "connection %llu (%s) sent a bad message: "
-			 "%s", (unsigned long long)c->id, c->peer, cause);
+	e = proto_msg_decode(text, len, from, &m, &code, cause,
+			     sizeof(cause));
+	if (e < 0 && c->role == CONN_NEW && !strcmp(code, PROTO_E_FORBIDDEN)) {
+		/* A type only the relay sends, before hello. */
+		conn_send_error(c, m.id, NULL, PROTO_E_UNAUTHORIZED,
+				"send hello with a token first");
+		conn_close(c, "message before hello");
+		proto_msg_free(&m);
+		return;
+	}
+	if (e < 0) {
 		conn_send_error(c, m.id, NULL, code, cause);
 		if (c->role == CONN_NEW)
 			conn_close(c, "bad message before hello");
@@ -1911,8 +1949,10 @@ void relay_on_binary(struct relay *r, struct conn *c, const void *data,
 		return;
 	}
 	s = machine_session(r, c, id);
-	if (s == NULL)
+	if (s == NULL) {
+		stand_down_unknown(c, id);
 		return;
+	}
 	if (b.kind == PROTO_BIN_OUTPUT)
 		machine_output(r, c, &b, s);
 	else if (b.kind == PROTO_BIN_PACK)
@@ -1998,12 +2038,50 @@ static void on_sandbox_check(uv_timer_t *t)
 	check_sandboxes(t->data);
 }
 
+#define HELLO_SWEEP_MS 5000
+
+/*
+ * Closes connections that have not proven who they are in time, and
+ * laptops whose pairing code has expired: neither holds a place for long.
+ */
+static void on_hello_sweep(uv_timer_t *t)
+{
+	struct relay *r = t->data;
+	uint64_t now = uv_now(r->loop);
+	int64_t wall = (int64_t)time(NULL);
+
+	for (struct conn *c = r->conns; c; c = c->next) {
+		if (c->closing)
+			continue;
+		if (c->role == CONN_NEW &&
+		    now - c->opened_ms > (uint64_t)r->hello_timeout_s * 1000) {
+			conn_send_error(c, NULL, NULL, PROTO_E_UNAUTHORIZED,
+					"no hello, or no answer to the "
+					"challenge, in time");
+			conn_close(c, "no hello in time");
+		} else if (c->role == CONN_PAIRING &&
+			   c->pair_expires < wall) {
+			conn_send_error(c, NULL, NULL, PROTO_E_NOT_FOUND,
+					"the pairing code expired; run "
+					"`baton-local pair` again");
+			conn_close(c, "pairing code expired");
+		}
+	}
+}
+
 void relay_recovery_start(struct relay *r)
 {
+	uint64_t sweep;
+
 	uv_timer_init(r->loop, &r->sandbox_check);
 	r->sandbox_check.data = r;
 	uv_timer_start(&r->sandbox_check, on_sandbox_check,
 		       RECOVERY_FIRST_MS, RECOVERY_EVERY_MS);
+	uv_timer_init(r->loop, &r->hello_sweep);
+	r->hello_sweep.data = r;
+	sweep = r->hello_timeout_s * 500 < HELLO_SWEEP_MS
+		? r->hello_timeout_s * 500 : HELLO_SWEEP_MS;
+	uv_timer_start(&r->hello_sweep, on_hello_sweep, sweep, sweep);
 }
 
 static void on_check_closed(uv_handle_t *h)
@@ -2013,6 +2091,7 @@ static void on_check_closed(uv_handle_t *h)
 void relay_recovery_stop(struct relay *r)
 {
 	uv_close((uv_handle_t *)&r->sandbox_check, on_check_closed);
+	uv_close((uv_handle_t *)&r->hello_sweep, on_check_closed);
 }
 
 /* Called by the launcher when a sandbox process ends. */

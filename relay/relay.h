@@ -62,6 +62,8 @@ struct conn {
 	char *machine_name;
 	char *machine_kind;	/* "local" or "sandbox" */
 	bool read_only;		/* clients: the token may only watch */
+	unsigned refusals;	/* errors sent, for the log's throttle */
+	uint64_t opened_ms;	/* loop time it connected */
 	struct auth_wait *wait;	/* hello waiting for its signed answer */
 	char *pair_code;	/* pairing: the code, until it is used */
 	char *pair_name;	/* pairing: the machine name asked for */
@@ -84,11 +86,14 @@ struct relay {
 	struct frames_liveness live;	/* ping and dead-peer times */
 	uint64_t next_conn_id;
 	unsigned pair_ttl_s;	/* how long a pairing code lives */
+	unsigned hello_timeout_s;	/* to say hello and prove a key */
 	struct relay_limits limits;
 	unsigned char env_key[32];	/* encrypts env values at rest */
 	unsigned env_generation;	/* bumped on every env change */
 	bool stopping;
 	uv_timer_t sandbox_check;	/* restarts sandboxes that died */
+	uv_timer_t hello_sweep;		/* ends connections that never say
+					 * who they are */
 	uint64_t launches_window_ms;	/* start of the current minute */
 	unsigned launches;		/* recovery launches in it */
 };
@@ -123,6 +128,7 @@ void conn_limited(struct conn *c, const char *id, const char *why,
 
 /* auth.c: who a connection is (see the file's first comment) */
 #define PAIR_TTL_DEFAULT_S 600
+#define HELLO_TIMEOUT_DEFAULT_S 20
 void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_pair_approve(struct relay *r, struct conn *c,

@@ -24,6 +24,7 @@ static struct conn *conn_new(struct relay *r, struct lws *wsi)
 	struct conn *c = xcalloc(1, sizeof(*c));
 
 	c->id = ++r->next_conn_id;
+	c->opened_ms = uv_now(r->loop);
 	c->relay = r;
 	c->wsi = wsi;
 	lws_get_peer_simple(wsi, c->peer, sizeof(c->peer));
@@ -285,9 +286,26 @@ void conn_send_binary(struct conn *c, const struct proto_bin *hdr,
 	lws_callback_on_writable(c->wsi);
 }
 
+#define REFUSALS_LOGGED 20	/* per connection at info, then at debug */
+
 void conn_send_error(struct conn *c, const char *id, const char *session,
 		     const char *code, const char *message)
 {
+	/* Who was refused what, so a refusal can be traced to a user; the
+	 * message is the relay's own sentence, never the request's body. */
+	c->refusals++;
+	LOG_AT(c->refusals <= REFUSALS_LOGGED ? LOG_LEVEL_INFO
+					      : LOG_LEVEL_DEBUG,
+	       "relay", "refused %s on connection %" PRIu64 " (%s%s%s%s%s, "
+	       "%s)%s%s: %s%s", code, c->id,
+	       c->user ? "user " : "no hello yet",
+	       c->user ? c->user : "",
+	       c->machine_name ? ", machine " : "",
+	       c->machine_name ? c->machine_name : "",
+	       c->read_only ? ", read-only" : "", c->peer,
+	       session ? " session " : "", session ? session : "", message,
+	       c->refusals == REFUSALS_LOGGED ? " (further refusals on this "
+	       "connection are logged at debug)" : "");
 	conn_send_owned(c, proto_encode_error(id, session, code, message));
 }
 

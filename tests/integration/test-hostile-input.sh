@@ -128,6 +128,7 @@ bin() {
 hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
 log "relay, tokens, a laptop and a session to guard"
+RELAY_ARGS+=(--hello-timeout 3)
 start_relay
 CLIENT_TOKEN=$(token alice client)
 MACHINE_TOKEN=$(token alice machine)
@@ -158,6 +159,16 @@ has pre-sessions-list '"type":"error","id":"pre"' \
 before_hello pre-unknown-type unknown_type 'text {"type":"bogus"}'
 before_hello pre-binary unauthorized "binhex $(bin 2 0 "$NOSUCH" 1 6869)"
 before_hello pre-short-binary unauthorized "binhex 0102"
+before_hello pre-relay-only-type unauthorized \
+  'text {"type":"challenge","id":"c1","body":{"nonce":"00"}}'
+# Silence after connecting, and a hello that never answers its challenge:
+# the relay ends both after --hello-timeout (3 s here).
+before_hello pre-silence unauthorized 'wait 1'
+has pre-silence 'no hello, or no answer to the challenge' \
+  "the silent connection was not told why it was closed"
+before_hello pre-no-answer unauthorized "key $T/silent.key" \
+  'text {"type":"hello","body":{"version":1,"role":"pair","key":"@PUBKEY@","name":"silent"}}'
+has pre-no-answer '"type":"challenge"' "the pairing hello got no challenge"
 
 log "bad hellos: refused, then closed"
 before_hello hello-wrong-token unauthorized \

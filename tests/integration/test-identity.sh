@@ -188,17 +188,20 @@ wait_for 20 "a code for the waiting connection" \
 WAIT_CODE=$(sed -n 's/.*"code":"\([A-Z0-9]\{8\}\)".*/\1/p' "$T/waiter.out")
 [ -n "$WAIT_CODE" ] || fail "no code in $(cat "$T/waiter.out")"
 sleep 3	# the relay's clock has passed the code's last second
-kill -0 "$POKE_PID" || fail "the waiting connection ended early"
 rc=0
 short pair approve "$WAIT_CODE" >/dev/null 2>"$T/approve-waiter.log" ||
   rc=$?
 [ $rc -eq 4 ] ||
   fail "approving an expired code of a waiting laptop exited $rc, not 4"
-kill -TERM "$POKE_PID"
+# ...and ends the laptop's wait itself, saying why (within its 5 s sweep).
 wait "$POKE_PID" || true
+grep -q 'the pairing code expired' "$T/waiter.out" ||
+  fail "the relay did not tell the waiting laptop its code expired"
+[ "$(tail -n 1 "$T/waiter.out")" = closed ] ||
+  fail "the relay kept the expired pairing connection open"
 ! grep -q 'pair.approved' "$T/waiter.out" ||
   fail "the waiting connection was paired with an expired code"
-log "the relay refuses a code older than --pair-ttl (exit 4)"
+log "the relay refuses a code older than --pair-ttl (exit 4) and hangs up"
 
 # --- 4. a machine token cannot take a paired machine's place
 MACHINE_TOKEN=$(token alice machine)
