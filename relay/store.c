@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define BUSY_TIMEOUT_MS 5000
 #define TOKEN_PREFIX "bt_"
 #define BOOTSTRAP_PREFIX "bb_"
@@ -61,6 +61,14 @@
 	" created INTEGER NOT NULL," \
 	" expires INTEGER NOT NULL DEFAULT 0," \
 	" revoked INTEGER NOT NULL DEFAULT 0);"
+
+/* Version 5: a workspace's setup script, sandbox credits. */
+#define V5_TABLES \
+	"ALTER TABLE workspaces ADD COLUMN setup TEXT;" \
+	"CREATE TABLE credits (" \
+	" user TEXT PRIMARY KEY REFERENCES users (name)," \
+	" seconds INTEGER NOT NULL," \
+	" updated INTEGER NOT NULL);"
 
 /* Version 4: workspace sync and what it last held. */
 #define V4_COLUMNS \
@@ -136,7 +144,8 @@ static const char schema_sql[] =
 	" profile TEXT NOT NULL);"
 	V3_TABLES
 	V4_COLUMNS
-	"PRAGMA user_version = 4;";
+	V5_TABLES
+	"PRAGMA user_version = 5;";
 
 /*
  * Upgrades, one per version: migrations[v] takes a database from version v
@@ -160,6 +169,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	      "PRAGMA user_version = 3;",
 	[3] = V4_COLUMNS
 	      "PRAGMA user_version = 4;",
+	[4] = V5_TABLES
+	      "PRAGMA user_version = 5;",
 };
 
 #define TOKEN_COLS "id, user, kind, scope, created, expires, revoked"
@@ -194,6 +205,10 @@ enum query {
 	Q_WORKSPACE_INFO,
 	Q_WORKSPACE_SYNC,
 	Q_WORKSPACE_SYNCED,
+	Q_WORKSPACE_SETUP,
+	Q_CREDITS_GET,
+	Q_CREDITS_SET,
+	Q_CREDITS_ADD,
 	Q_ENV_SET,
 	Q_ENV_UNSET,
 	Q_ENV_LIST,
@@ -254,7 +269,16 @@ static const char *const queries[Q_COUNT] = {
 	[Q_WORKSPACE_FIND] = "SELECT id, key FROM workspaces"
 		" WHERE user = ?1 AND (key = ?2 OR id = lower(?2))",
 	[Q_WORKSPACE_INFO] = "SELECT id, user, key, sync, synced_checkpoint,"
-		" synced_session, synced_at FROM workspaces WHERE id = ?1",
+		" synced_session, synced_at, setup FROM workspaces"
+		" WHERE id = ?1",
+	[Q_WORKSPACE_SETUP] = "UPDATE workspaces SET setup = ?2 WHERE id = ?1",
+	[Q_CREDITS_GET] = "SELECT seconds FROM credits WHERE user = ?1",
+	[Q_CREDITS_SET] = "INSERT INTO credits (user, seconds, updated)"
+		" VALUES (?1, ?2, ?3) ON CONFLICT (user)"
+		" DO UPDATE SET seconds = excluded.seconds,"
+		" updated = excluded.updated",
+	[Q_CREDITS_ADD] = "UPDATE credits SET seconds = max(seconds + ?2, 0),"
+		" updated = ?3 WHERE user = ?1",
 	[Q_WORKSPACE_SYNC] = "UPDATE workspaces SET sync = ?2 WHERE id = ?1",
 	[Q_WORKSPACE_SYNCED] = "UPDATE workspaces SET synced_checkpoint = ?2,"
 		" synced_session = ?3, synced_at = ?4 WHERE id = ?1",
@@ -1403,6 +1427,7 @@ int store_workspace_get(struct store *s, const char *id,
 		out->synced_checkpoint = col_str(st, 4);
 		out->synced_session = col_str(st, 5);
 		out->synced_at = sqlite3_column_int64(st, 6);
+		out->setup = col_str(st, 7);
 	} else {
 		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 	}
@@ -1417,6 +1442,7 @@ void store_workspace_clear(struct store_workspace *w)
 	free(w->key);
 	free(w->synced_checkpoint);
 	free(w->synced_session);
+	free(w->setup);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -1427,6 +1453,65 @@ int store_workspace_set_sync(struct store *s, const char *id, bool on)
 	if (!valid_text(id, TEXT_SHORT))
 		return -EINVAL;
 	err = db_exec(s, Q_WORKSPACE_SYNC, "si", id, (int64_t)on);
+	if (err == 0 && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+int store_workspace_set_setup(struct store *s, const char *id,
+			      const char *script)
+{
+	int err;
+
+	if (!valid_text(id, TEXT_SHORT))
+		return -EINVAL;
+	err = db_exec(s, Q_WORKSPACE_SETUP, "ss", id, script);
+	if (err == 0 && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+int store_credits_get(struct store *s, const char *user, int64_t *seconds)
+{
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (!valid_user(user))
+		return -EINVAL;
+	err = db_query(s, Q_CREDITS_GET, &st, "s", user);
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seconds = sqlite3_column_int64(st, 0);
+	else
+		err = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+	db_done(st);
+	return err;
+}
+
+int store_credits_set(struct store *s, const char *user, int64_t seconds)
+{
+	int err;
+
+	if (!valid_user(user) || seconds < 0)
+		return -EINVAL;
+	err = db_exec(s, Q_BEGIN, "");
+	if (err)
+		return err;
+	err = db_exec(s, Q_USER_ADD, "si", user, now_s());
+	if (err == 0)
+		err = db_exec(s, Q_CREDITS_SET, "sii", user, seconds, now_s());
+	return db_end(s, err);
+}
+
+int store_credits_add(struct store *s, const char *user, int64_t delta)
+{
+	int err;
+
+	if (!valid_user(user))
+		return -EINVAL;
+	err = db_exec(s, Q_CREDITS_ADD, "sii", user, delta, now_s());
 	if (err == 0 && sqlite3_changes(s->db) == 0)
 		err = -ENOENT;
 	return err;

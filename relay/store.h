@@ -144,12 +144,25 @@ struct store_workspace {
 	char *synced_checkpoint;	/* last one uploaded, or NULL */
 	char *synced_session;		/* the session it came from */
 	int64_t synced_at;		/* unix seconds, 0 when never */
+	char *setup;		/* setup script set for its sandboxes, or NULL */
 };
 int store_workspace_get(struct store *s, const char *id,
 			struct store_workspace *out);
 void store_workspace_clear(struct store_workspace *w);
 /* -ENOENT for an unknown workspace. */
 int store_workspace_set_sync(struct store *s, const char *id, bool on);
+/* Sets (NULL: clears) the setup script its sandboxes run instead of the
+ * repository's .baton/setup. -ENOENT for an unknown workspace. */
+int store_workspace_set_setup(struct store *s, const char *id,
+			      const char *script);
+
+/* Sandbox credits, in seconds of sandbox time. A user with no row has no
+ * limit (-ENOENT from get); set makes the row; add changes it by delta
+ * and never below 0 (-ENOENT when the user has no row). */
+int store_credits_get(struct store *s, const char *user, int64_t *seconds);
+int store_credits_set(struct store *s, const char *user, int64_t seconds);
+int store_credits_add(struct store *s, const char *user, int64_t delta);
+
 /* Records the checkpoint a sync uploaded, now. */
 int store_workspace_synced(struct store *s, const char *id,
 			   const char *session, const char *checkpoint);

@@ -457,6 +457,50 @@ static void test_token_list_revoke(void **state)
 	free(db);
 }
 
+/* Credits: none means no limit; they never go below zero. */
+static void test_credits(void **state)
+{
+	struct fixture *f = *state;
+	int64_t left = -1;
+
+	assert_int_equal(store_credits_get(f->s, "ann", &left), -ENOENT);
+	assert_int_equal(store_credits_add(f->s, "ann", -5), -ENOENT);
+	assert_int_equal(store_credits_set(f->s, "ann", 100), 0);
+	assert_int_equal(store_credits_add(f->s, "ann", -30), 0);
+	assert_int_equal(store_credits_get(f->s, "ann", &left), 0);
+	assert_int_equal(left, 70);
+	assert_int_equal(store_credits_add(f->s, "ann", -500), 0);
+	assert_int_equal(store_credits_get(f->s, "ann", &left), 0);
+	assert_int_equal(left, 0);
+	assert_int_equal(store_credits_set(f->s, "ann", -1), -EINVAL);
+	assert_int_equal(store_credits_set(f->s, "bad user", 1), -EINVAL);
+}
+
+/* A workspace's setup script is kept, replaced and cleared. */
+static void test_workspace_setup(void **state)
+{
+	struct fixture *f = *state;
+	struct store_workspace w;
+	char *id = NULL;
+
+	assert_int_equal(store_workspace_ensure(f->s, "ann", "u://r", &id),
+			 0);
+	assert_int_equal(store_workspace_get(f->s, id, &w), 0);
+	assert_null(w.setup);
+	store_workspace_clear(&w);
+	assert_int_equal(store_workspace_set_setup(f->s, id, "echo hi\n"), 0);
+	assert_int_equal(store_workspace_get(f->s, id, &w), 0);
+	assert_string_equal(w.setup, "echo hi\n");
+	store_workspace_clear(&w);
+	assert_int_equal(store_workspace_set_setup(f->s, id, NULL), 0);
+	assert_int_equal(store_workspace_get(f->s, id, &w), 0);
+	assert_null(w.setup);
+	store_workspace_clear(&w);
+	assert_int_equal(store_workspace_set_setup(f->s,
+		"00000000-0000-4000-8000-000000000000", "x"), -ENOENT);
+	free(id);
+}
+
 /* Turns the fixture's database back into schema version 1 by hand. */
 static void downgrade_to_v1(struct fixture *f, const char *tokens_sql)
 {
@@ -475,6 +519,8 @@ static void downgrade_to_v1(struct fixture *f, const char *tokens_sql)
 			"ALTER TABLE workspaces DROP COLUMN synced_checkpoint;"
 			"ALTER TABLE workspaces DROP COLUMN synced_session;"
 			"ALTER TABLE workspaces DROP COLUMN synced_at;"
+			"ALTER TABLE workspaces DROP COLUMN setup;"
+			"DROP TABLE credits;"
 			"PRAGMA user_version = 1", tokens_sql);
 	assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL),
 			 SQLITE_OK);
@@ -1326,6 +1372,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_expiry, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_token_list_revoke, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_credits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_workspace_setup, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup,
 						teardown),
