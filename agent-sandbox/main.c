@@ -72,6 +72,8 @@ struct setup_run {
 	bool out_closed;
 	char *marker;
 	char *log_path;
+	char *env_path;		/* $BATON_ENV: what the script leaves agents */
+	char *worktree;
 	FILE *log;
 	struct scrub *scrub;	/* hides remote env values in its output */
 };
@@ -163,6 +165,41 @@ static void setup_timeout(uv_timer_t *t)
 	kill(-run->proc.pid, SIGKILL);
 }
 
+/*
+ * Hands the agents of a worktree the NAME=VALUE lines the setup script
+ * wrote to $BATON_ENV; other lines (blank, comments, not a shell name)
+ * are skipped, and the file is read at most 64 KiB.
+ */
+static void setup_env_load(struct host *h, const char *worktree,
+			   const char *path)
+{
+	char *text = NULL, *line, *save = NULL;
+	char **entries = NULL;
+	size_t n = 0;
+
+	if (file_read_all(path, 64 * 1024, &text, NULL) < 0)
+		return;
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		size_t name = strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+		if (name == 0 || line[name] != '=' ||
+		    (line[0] >= '0' && line[0] <= '9'))
+			continue;
+		entries = xrealloc(entries, (n + 2) * sizeof(*entries));
+		entries[n++] = line;
+	}
+	if (entries) {
+		entries[n] = NULL;
+		host_set_worktree_env(h, worktree, entries);
+		log_info("sandbox", "the setup script left %zu variable(s) for "
+			 "the agents in %s", n, worktree);
+	}
+	free(entries);
+	free(text);
+}
+
 /* All handles are closed: report how the setup script ended. */
 static void setup_finish(struct setup_run *run)
 {
@@ -188,6 +225,8 @@ static void setup_finish(struct setup_run *run)
 	fprintf(run->log, "[baton] setup finished with status %d%s\n",
 		status, run->timed_out ? " (timed out)" : "");
 	fclose(run->log);
+	if (status == 0)
+		setup_env_load(run->host, run->worktree, run->env_path);
 	host_setup_log(run->host, why ? why : "setup finished", true, status);
 	log_info("sandbox", "setup script ended with status %d", status);
 	run->done(run->host, run->ctx, status, why);
@@ -195,11 +234,78 @@ static void setup_finish(struct setup_run *run)
 	scrub_free(run->scrub);
 	free(run->marker);
 	free(run->log_path);
+	free(run->env_path);
+	free(run->worktree);
 	free(run);
 }
 
-/* Runs .baton/setup once per worktree, then lets the resume go on. */
+/* The setup script's environment: ours, the remote one, then ONE more. */
+static int env_with(char *const *remote, char *one, char ***out,
+		    char **why)
+{
+	size_t n = 0;
+	char **extra;
+	int e;
+
+	while (remote && remote[n])
+		n++;
+	extra = xcalloc(n + 2, sizeof(*extra));
+	if (n)
+		memcpy(extra, remote, n * sizeof(*extra));
+	extra[n] = one;
+	e = pty_env_build(extra, out, why);
+	free(extra);
+	return e;
+}
+
+/*
+ * The file that says a setup has run: one per worktree and script text,
+ * so a changed script (or the workspace's own instead of the repository's)
+ * runs again.
+ */
+static char *setup_marker(struct host *h, const char *worktree,
+			  const char *script)
+{
+	crypto_generichash_state st;
+	unsigned char hash[8];
+	char hex[17], *text = NULL;
+	size_t len = 0;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof(hash));
+	crypto_generichash_update(&st, (const unsigned char *)worktree,
+				  strlen(worktree) + 1);
+	if (file_read_all(script, 1024 * 1024, &text, &len) == 0)
+		crypto_generichash_update(&st, (unsigned char *)text, len);
+	free(text);
+	crypto_generichash_final(&st, hash, sizeof(hash));
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	return xasprintf("%s/setup-done-%s", host_state_dir(h), hex);
+}
+
+/* Writes the workspace's own setup script where it can be run. */
+static char *setup_script_write(struct host *h, const char *hex,
+				const char *text, char **why)
+{
+	char *path = xasprintf("%s/setup-script-%s", host_state_dir(h), hex);
+	int e = file_write_atomic(path, text, strlen(text), 0700);
+
+	if (e < 0) {
+		*why = xasprintf("start_error: cannot write the workspace's "
+				 "setup script to %s: %s", path,
+				 strerror(-e));
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+/*
+ * Runs the setup once per worktree: the workspace's script from its
+ * settings when one is set, else the repository's .baton/setup; then
+ * lets the resume go on.
+ */
 static void sandbox_after_restore(struct host *h, const char *worktree,
+				  const struct host_setup *setup,
 				  host_done_cb done, void *ctx)
 {
 	struct sandbox *sb = host_data(h);
@@ -209,39 +315,66 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	char *script = xasprintf("%s/.baton/setup", worktree);
 	unsigned char hash[8];
 	char hex[17];
-	char *args[5], *why = NULL, **env = NULL;
+	char *args[5], *why = NULL, **env = NULL, *extra[2] = { NULL };
+	unsigned timeout_s = setup->timeout_s ? setup->timeout_s
+					      : sb->setup_timeout_s;
 	uv_file fds[2];
 	struct stat st;
 	int e;
 
-	if (lstat(script, &st) < 0 || !S_ISREG(st.st_mode)) {
+	crypto_generichash(hash, sizeof(hash), (unsigned char *)worktree,
+			   strlen(worktree), NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	if (setup->script) {
+		free(script);
+		script = setup_script_write(h, hex, setup->script, &why);
+		if (script == NULL) {
+			done(h, ctx, 1, why);
+			free(why);
+			return;
+		}
+	} else if (lstat(script, &st) < 0 || !S_ISREG(st.st_mode)) {
 		free(script);
 		done(h, ctx, 0, NULL);
 		return;
 	}
-	crypto_generichash(hash, sizeof(hash), (unsigned char *)worktree,
-			   strlen(worktree), NULL, 0);
-	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
 
 	run = xcalloc(1, sizeof(*run));
 	run->host = h;
 	run->done = done;
 	run->ctx = ctx;
-	run->marker = xasprintf("%s/setup-done-%s", host_state_dir(h), hex);
+	run->marker = setup_marker(h, worktree, script);
 	run->log_path = xasprintf("%s/setup-%s.log", host_state_dir(h), hex);
-	if (access(run->marker, F_OK) == 0)
-		goto skip;	/* ran before for this worktree */
+	run->env_path = xasprintf("%s/setup-env-%s", host_state_dir(h), hex);
+	run->worktree = xstrdup(worktree);
+	if (access(run->marker, F_OK) == 0) {
+		/* ran before for this worktree: its variables still hold */
+		setup_env_load(h, worktree, run->env_path);
+		goto skip;
+	}
+	if (file_write_atomic(run->env_path, "", 0, 0600) < 0) {
+		why = xasprintf("start_error: cannot make %s for $BATON_ENV",
+				run->env_path);
+		goto skip;
+	}
 	run->log = fopen(run->log_path, "a");
 	if (run->log == NULL) {
 		why = xasprintf("cannot write the setup log %s: %s",
 				run->log_path, strerror(errno));
 		goto skip;
 	}
-	log_info("sandbox", "running %s (time limit %u s)", script,
-		 sb->setup_timeout_s);
+	log_info("sandbox", "running %s%s (time limit %u s)", script,
+		 setup->script ? ", the workspace's setup script" : "",
+		 timeout_s);
+	fprintf(run->log, "[baton] running %s\n", setup->script
+		? "the workspace's setup script (from its settings)"
+		: ".baton/setup");
 
-	/* The remote environment reaches the script, never its output. */
-	if (pty_env_build(host_env(h), &env, &why) < 0)
+	/* The remote environment reaches the script, never its output; what
+	 * the script writes to $BATON_ENV reaches the agents. */
+	extra[0] = xasprintf("BATON_ENV=%s", run->env_path);
+	e = env_with(host_env(h), extra[0], &env, &why);
+	if (e < 0)
 		goto skip;
 	run->scrub = host_scrub_new(h);
 
@@ -263,17 +396,19 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	stdio[1].data.fd = fds[1];
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = fds[1];
-	/* With bash, a pipeline fails when any part fails (curl ... | sh). */
+	/* As CI runners do: the first failing command ends the script, and
+	 * with bash a pipeline fails when any part fails (curl ... | sh). */
 	if (access("/bin/bash", X_OK) == 0) {
 		args[0] = "/bin/bash";
-		args[1] = "-o";
+		args[1] = "-eo";
 		args[2] = "pipefail";
 		args[3] = script;
 		args[4] = NULL;
 	} else {
 		args[0] = "/bin/sh";
-		args[1] = script;
-		args[2] = NULL;
+		args[1] = "-e";
+		args[2] = script;
+		args[3] = NULL;
 	}
 	po.file = args[0];
 	po.args = args;
@@ -286,6 +421,8 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	e = uv_spawn(host_loop(h), &run->proc, &po);
 	close(fds[1]);
 	free(env);
+	free(extra[0]);
+	extra[0] = NULL;
 	free(script);
 	if (e < 0) {
 		run->status = 127;
@@ -299,8 +436,8 @@ static void sandbox_after_restore(struct host *h, const char *worktree,
 	}
 	run->handles = 3;
 	uv_read_start((uv_stream_t *)&run->out, setup_alloc, setup_read);
-	uv_timer_start(&run->timer, setup_timeout,
-		       (uint64_t)sb->setup_timeout_s * 1000, 0);
+	uv_timer_start(&run->timer, setup_timeout, (uint64_t)timeout_s * 1000,
+		       0);
 	return;
 
 skip:
@@ -309,10 +446,13 @@ skip:
 	done(h, ctx, why ? 1 : 0, why);
 	free(why);
 	free(env);
+	free(extra[0]);
 	scrub_free(run->scrub);
 	free(script);
 	free(run->marker);
 	free(run->log_path);
+	free(run->env_path);
+	free(run->worktree);
 	free(run);
 }
 

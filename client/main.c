@@ -10,6 +10,7 @@
  * not safe to repeat (start, move, stop) fails instead.
  */
 #define _GNU_SOURCE
+#include "doctor.h"
 #include "link.h"
 #include "log.h"
 #include "proto.h"
@@ -102,6 +103,7 @@ struct client {
 	const char *verb;	/* pair, env: approve, set, unset, list */
 	const char *word1;	/* pair: CODE; env: WORKSPACE */
 	const char *word2;	/* env: NAME */
+	struct doctor *doctor;	/* doctor: the checklist */
 	uint64_t *input_ids;	/* send: one id per chunk of text */
 	size_t input_count;
 
@@ -109,6 +111,7 @@ struct client {
 	unsigned next_id;
 	char req_id[REQ_ID_LEN];	/* the command's request */
 	char aux_id[REQ_ID_LEN];	/* a status request beside it */
+	char credits_id[REQ_ID_LEN];	/* doctor: its credits.get */
 	bool connected_once;
 	bool welcomed;
 	bool outage;		/* a loss was reported, not yet mended */
@@ -155,6 +158,7 @@ static void usage(FILE *f)
 "Commands:\n"
 "  machines              list your machines\n"
 "  sessions              list your sessions\n"
+"  credits               how much sandbox time you have left\n"
 "  start --machine NAME --dir PATH [--agent PROFILE] [--cols N] [--rows N]\n"
 "                        start a session and print its id; a relative\n"
 "                        PATH is joined to this shell's current directory\n"
@@ -177,6 +181,10 @@ static void usage(FILE *f)
 "                        set a variable of the workspace's sandbox; the\n"
 "                        value is read from stdin, never the command line\n"
 "  env unset WORKSPACE NAME\n"
+"  workspace setup WORKSPACE FILE\n"
+"                        the script its sandboxes run after a restore,\n"
+"                        instead of the repository's .baton/setup\n"
+"  workspace clear-setup WORKSPACE\n"
 "  sync on|off WORKSPACE while on, the laptop uploads checkpoints of the\n"
 "                        workspace's sessions as they work, so a move to\n"
 "                        the sandbox works even when the laptop is\n"
@@ -184,6 +192,12 @@ static void usage(FILE *f)
 "  env list [WORKSPACE]  list the variables' names (never their values);\n"
 "                        WORKSPACE is the repository's remote URL or the\n"
 "                        workspace id `baton sessions --json` shows\n"
+"  doctor [--dir PATH]   check that the repository at PATH (default: the\n"
+"                        current directory) is ready for a sandbox: its\n"
+"                        remote, .baton/setup, the variables\n"
+"                        .baton/sandbox.json requires, files git ignores,\n"
+"                        MCP servers and paths tied to this laptop; each\n"
+"                        line is ok, warn, FAIL or skip, with a fix\n"
 "\n"
 "Options (anywhere on the line; `--` ends them):\n"
 "  --relay URL           the relay, wss://HOST:PORT, or ws://HOST:PORT on\n"
@@ -218,12 +232,15 @@ static void usage(FILE *f)
 "\n"
 "Exit status:\n"
 "  0  success (also: tail --follow or attach ended by a signal, detach)\n"
-"  1  the relay reported an error, or the command failed\n"
+"  1  the relay reported an error, or the command failed; doctor: a\n"
+"     check FAILs (when none does but the relay could not be asked,\n"
+"     doctor exits with the relay's code below, after the local checks)\n"
 "  2  usage error\n"
 "  3  no token, or the relay refused it\n"
 "  4  no such session or machine\n"
 "  5  unavailable: the machine is offline, or the relay refused the\n"
-"     request as over a limit (connections, sessions); try later\n"
+"     request as over a limit (connections, sessions; try later) or\n"
+"     because your sandbox credits are spent\n"
 "  6  no answer from the relay in time, or it cannot be reached (also\n"
 "     when its certificate is refused; the message says why)\n"
 "  130  interrupted\n", f);
@@ -695,6 +712,7 @@ static void status_reply(struct client *c, const struct proto_msg *m)
 	status_line("state", proto_str(b, "state"));
 	status_line("machine", proto_str(b, "machine"));
 	status_line("kind", proto_str(b, "kind"));
+	status_line("on it", proto_str(b, "machine_state"));
 	status_line("agent", proto_str(b, "agent"));
 	status_line("worktree", proto_str(b, "worktree"));
 	status_line("seq", proto_str(b, "seq"));
@@ -939,8 +957,20 @@ static void move_reply(struct client *c, const struct proto_msg *m)
 		if (c->json)
 			return;
 		a = clean(proto_str(m->body, "step"));
-		b = clean(proto_str(m->body, "detail"));
-		fprintf(stderr, "%s: %s\n", a, b);
+		b = xstrdup(proto_str(m->body, "detail"));
+		/* setup output comes as it was written: a line each */
+		for (char *line = b, *next; line; line = next) {
+			char *shown;
+
+			next = strchr(line, '\n');
+			if (next)
+				*next++ = '\0';
+			if (*line == '\0' && next == NULL)
+				break;
+			shown = clean(line);
+			fprintf(stderr, "%s: %s\n", a, shown);
+			free(shown);
+		}
 		free(a);
 		free(b);
 	} else if (!strcmp(m->type, "move.done")) {
@@ -1052,6 +1082,51 @@ static void env_reply(struct client *c, const struct proto_msg *m)
 	}
 }
 
+/* workspace setup WORKSPACE FILE | workspace clear-setup WORKSPACE */
+static void workspace_request(struct client *c)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "workspace", c->word1);
+	if (!strcmp(c->verb, "setup"))
+		cJSON_AddStringToObject(body, "script", c->text.data);
+	client_send(c, "workspace.setup", false, body, c->req_id);
+}
+
+static void workspace_reply(struct client *c, const struct proto_msg *m)
+{
+	if (strcmp(m->type, "ok") || strcmp(m->id, c->req_id))
+		return;
+	if (!c->json)
+		printf("%s for %s\n", !strcmp(c->verb, "setup")
+		       ? "setup script set" : "setup script cleared; the "
+		       "repository's .baton/setup runs", c->word1);
+	client_finish(c, EXIT_OK);
+}
+
+/* workspace setup: reads the script file (at most 64 KiB, text). */
+static int workspace_read_script(struct client *c, const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int e = file_read_all(path, 64 * 1024, &text, &len);
+
+	if (e == -EFBIG)
+		return usage_error("%s is larger than 64 KiB", path);
+	if (e < 0)
+		return usage_error("cannot read %s: %s", path, strerror(-e));
+	if (len == 0 || strlen(text) != len) {
+		free(text);
+		return usage_error("%s is empty or not text; to go back to "
+				   "the repository's .baton/setup use `baton "
+				   "workspace clear-setup WORKSPACE`", path);
+	}
+	buf_append(&c->text, text, len + 1);
+	c->text.len--;
+	free(text);
+	return 0;
+}
+
 /* sync on|off WORKSPACE: turns the workspace's sync on or off. */
 static void sync_request(struct client *c)
 {
@@ -1068,6 +1143,80 @@ static void sync_reply(struct client *c, const struct proto_msg *m)
 		return;
 	if (!c->json)
 		printf("sync %s for %s\n", c->verb, c->word1);
+	client_finish(c, EXIT_OK);
+}
+
+/* doctor: asks for the workspace's variables, the sessions, the credits. */
+static void doctor_request(struct client *c)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "workspace",
+				doctor_workspace(c->doctor));
+	client_send(c, "env.list", false, body, c->req_id);
+	client_send(c, "sessions.list", false, NULL, c->aux_id);
+	client_send(c, "credits.get", false, NULL, c->credits_id);
+}
+
+/*
+ * doctor: hands each answer to the checks; done when all are in. An
+ * unknown workspace and a relay without credits are answers too; any
+ * other error ends the command as usual.
+ */
+static void doctor_reply(struct client *c, const struct proto_msg *m)
+{
+	const char *code = proto_str(m->body, "code");
+	bool error = !strcmp(m->type, "error");
+
+	if (!strcmp(m->id, c->req_id) && !strcmp(m->type, "env"))
+		doctor_env(c->doctor, cJSON_GetObjectItemCaseSensitive(
+					      m->body, "vars"));
+	else if (!strcmp(m->id, c->req_id) && error &&
+		 !strcmp(code, PROTO_E_NOT_FOUND))
+		doctor_env(c->doctor, NULL);
+	else if (!strcmp(m->id, c->aux_id) && !strcmp(m->type, "sessions"))
+		doctor_sessions(c->doctor, cJSON_GetObjectItemCaseSensitive(
+					   m->body, "sessions"));
+	else if (!strcmp(m->id, c->credits_id) && !strcmp(m->type, "credits"))
+		doctor_credits(c->doctor, m->body);
+	else if (!strcmp(m->id, c->credits_id) && error &&
+		 !strcmp(code, PROTO_E_UNKNOWN_TYPE))
+		doctor_credits(c->doctor, NULL);
+	else if (error)
+		client_relay_error(c, m);
+	else
+		return;
+	if (doctor_answered(c->doctor))
+		client_finish(c, EXIT_OK);
+}
+
+/* credits: asks for the user's balance of sandbox time. */
+static void credits_request(struct client *c)
+{
+	client_send(c, "credits.get", false, NULL, c->req_id);
+}
+
+/* credits: prints the time left, or that there is no limit. */
+static void credits_reply(struct client *c, const struct proto_msg *m)
+{
+	uint64_t left = 0;
+	char text[32];
+
+	if (strcmp(m->type, "credits") || strcmp(m->id, c->req_id))
+		return;
+	proto_u64(m->body, "seconds", &left);
+	if (c->json)
+		print_json(m->body);
+	else if (!proto_bool(m->body, "limited", false))
+		printf("no limit\n");
+	else if (left == 0)
+		printf("no sandbox time left; ask the relay's operator for "
+		       "more (`baton-relay credits set`)\n");
+	else
+		printf("%s of sandbox time left\n",
+		       duration_format(left > INT64_MAX ? INT64_MAX
+							: (int64_t)left,
+				       text, sizeof(text)));
 	client_finish(c, EXIT_OK);
 }
 
@@ -1090,6 +1239,7 @@ static void stop_reply(struct client *c, const struct proto_msg *m)
 static const struct command commands[] = {
 	{ "machines", 0, 0, machines_request, machines_reply },
 	{ "sessions", 0, 0, sessions_request, sessions_reply },
+	{ "credits", 0, 0, credits_request, credits_reply },
 	{ "start", O_MACHINE | O_DIR | O_AGENT | O_COLS | O_ROWS, 0,
 	  start_request, start_reply },
 	{ "status", 0, 1, status_request, status_reply },
@@ -1101,6 +1251,8 @@ static const struct command commands[] = {
 	{ "pair", 0, 3, pair_request, pair_reply },
 	{ "env", 0, 3, env_request, env_reply },
 	{ "sync", 0, 3, sync_request, sync_reply },
+	{ "workspace", 0, 3, workspace_request, workspace_reply },
+	{ "doctor", O_DIR, 0, doctor_request, doctor_reply },
 };
 
 /* Handles the answer to hello. */
@@ -1172,6 +1324,10 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 		link_send_owned(l, proto_encode("pong", m.id, NULL, NULL));
 	else if (!c->welcomed)
 		client_handshake(c, &m);
+	else if (!strcmp(m.type, "error") && c->doctor && m.id[0] &&
+		 (!strcmp(m.id, c->req_id) || !strcmp(m.id, c->aux_id) ||
+		  !strcmp(m.id, c->credits_id)))
+		c->cmd->reply(c, &m);	/* doctor: some are answers */
 	else if (!strcmp(m.type, "error") && m.id[0] &&
 		 (!strcmp(m.id, c->req_id) || !strcmp(m.id, c->aux_id)))
 		client_relay_error(c, &m);
@@ -1321,7 +1477,9 @@ static int unknown_command(const char *name)
 					   commands[i].name);
 	return usage_error("unknown command '%s'; the commands are "
 			   "machines, sessions, start, status, send, tail, "
-			   "attach, move, stop, pair, env and sync", name);
+			   "attach, move, stop, pair, env, sync, workspace "
+			   "and doctor",
+			   name);
 }
 
 /*
@@ -1467,6 +1625,31 @@ static int absolute_dir(struct client *c)
 	return 0;
 }
 
+/*
+ * doctor: checks the repository before connecting. Without a workspace to
+ * ask about (no repository, no remote: a FAIL) or a token to ask with, it
+ * reports at once; it never returns 0 then.
+ */
+static int doctor_prepare(struct client *c)
+{
+	int r;
+
+	if (c->dir == NULL)
+		c->dir = xstrdup(".");
+	r = absolute_dir(c);
+	if (r != 0)
+		return r;
+	c->doctor = doctor_new(c->dir);
+	if (doctor_workspace(c->doctor) == NULL)
+		return doctor_report(c->doctor, c->json, EXIT_OK);
+	if (c->token == NULL || c->token[0] == '\0') {
+		fputs("baton: no token, so the relay's checks cannot run; set "
+		      "BATON_TOKEN (or pass --token)\n", stderr);
+		return doctor_report(c->doctor, c->json, EXIT_AUTH);
+	}
+	return 0;
+}
+
 /* send: keeps TEXT and Enter, and gives each chunk its input id. */
 static void send_prepare(struct client *c, char **words, int n)
 {
@@ -1539,6 +1722,17 @@ static int words_check(struct client *c, char **pos, int npos)
 {
 	bool pair = !strcmp(c->cmd->name, "pair");
 
+	if (!strcmp(c->cmd->name, "workspace")) {
+		c->verb = npos > 0 ? pos[0] : "";
+		c->word1 = npos > 1 ? pos[1] : NULL;
+		if (!strcmp(c->verb, "setup") && npos == 3)
+			return workspace_read_script(c, pos[2]);
+		if (!strcmp(c->verb, "clear-setup") && npos == 2)
+			return 0;
+		return usage_error("usage: baton workspace setup WORKSPACE "
+				   "FILE, or baton workspace clear-setup "
+				   "WORKSPACE");
+	}
 	if (!strcmp(c->cmd->name, "sync")) {
 		c->verb = npos > 0 ? pos[0] : "";
 		c->word1 = npos > 1 ? pos[1] : NULL;
@@ -1584,6 +1778,11 @@ static int command_check(struct client *c, char **pos, int npos)
 
 	if (cmd->args == 3)
 		return words_check(c, pos, npos);
+	if (!strcmp(cmd->name, "doctor") && npos > 0)
+		return usage_error("doctor takes no arguments; name the "
+				   "repository with --dir %s", pos[0]);
+	if (!strcmp(cmd->name, "doctor"))
+		return doctor_prepare(c);
 	if (cmd->args == 0 && npos > 0)
 		return usage_error("%s takes no arguments ('%s' is extra)",
 				   cmd->name, pos[0]);
@@ -1852,6 +2051,7 @@ static void client_clear(struct client *c)
 		sodium_memzero(c->text.data, c->text.cap);
 	buf_free(&c->text);
 	buf_free(&c->pending);
+	doctor_free(c->doctor);
 }
 
 int main(int argc, char **argv)
@@ -1873,6 +2073,8 @@ int main(int argc, char **argv)
 	log_route_libraries();
 	log_redact_add(c.token);
 	r = client_run(&c);
+	if (c.doctor && r != EXIT_INTERRUPTED)
+		r = doctor_report(c.doctor, c.json, r);
 	client_clear(&c);
 	log_redact_clear();
 	return r;

@@ -21,6 +21,7 @@
 #include "secrets.h"
 #include "util.h"
 #include "watch.h"
+#include "workspace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -94,6 +95,8 @@ struct resume {
 	struct checkpoint_unpack *unpack;
 	char *note;
 	char *set_aside;
+	char *setup;		/* the workspace's setup script, or NULL */
+	unsigned setup_timeout_s;
 };
 
 struct host {
@@ -111,6 +114,7 @@ struct host {
 	char *machine_file;	/* local: which machine record we are */
 	char **env;		/* sandbox: remote env, NAME=VALUE, NULL-ended */
 	size_t env_count;
+	cJSON *worktree_env;	/* {WORKTREE: [NAME=VALUE...]} from setup */
 	char *state_dir;
 	char *records_path;
 	char *home;
@@ -416,14 +420,22 @@ static int agent_start(struct hsession *s, char *const *tmpl,
 	struct agent_vars vars = { s->id, h->home, s->worktree };
 	struct pty_proc_opts po;
 	char **argv = agent_expand_all(tmpl, &vars);
-	char **env = xcalloc(h->env_count + 3, sizeof(*env));
+	const cJSON *mine = cJSON_GetObjectItemCaseSensitive(h->worktree_env,
+							     s->worktree);
+	size_t n = 0, extra = (size_t)cJSON_GetArraySize(mine);
+	char **env = xcalloc(h->env_count + extra + 3, sizeof(*env));
+	const cJSON *item;
+	char *own[2];
 	int e;
 
-	/* The remote environment first: Baton's own names win over it. */
+	/* The remote environment, then what the setup script left, then
+	 * Baton's own names: a later entry wins. */
 	for (size_t i = 0; i < h->env_count; i++)
-		env[i] = h->env[i];
-	env[h->env_count] = xasprintf("BATON_SESSION=%s", s->id);
-	env[h->env_count + 1] = xasprintf("BATON_WORKTREE=%s", s->worktree);
+		env[n++] = h->env[i];
+	cJSON_ArrayForEach(item, mine)
+		env[n++] = item->valuestring;
+	env[n++] = own[0] = xasprintf("BATON_SESSION=%s", s->id);
+	env[n++] = own[1] = xasprintf("BATON_WORKTREE=%s", s->worktree);
 	if (h->env_count) {
 		scrub_free(s->scrub);
 		s->scrub = host_scrub_new(h);
@@ -443,8 +455,8 @@ static int agent_start(struct hsession *s, char *const *tmpl,
 			 s->id, argv[0], s->worktree,
 			 (int)pty_proc_pid(s->proc));
 	agent_strv_free(argv);
-	free(env[h->env_count]);
-	free(env[h->env_count + 1]);
+	free(own[0]);
+	free(own[1]);
 	free(env);
 	return e;
 }
@@ -473,6 +485,7 @@ static void resume_free(struct resume *r)
 	checkpoint_unpack_free(r->unpack);
 	free(r->note);
 	free(r->set_aside);
+	free(r->setup);
 	free(r);
 }
 
@@ -495,38 +508,6 @@ static void session_free(struct hsession *s)
 	scrub_free(s->scrub);
 	free(s->worktree);
 	free(s);
-}
-
-/*
- * The workspace key: the origin URL, or an id of this repository. The URL
- * is read from the config directly: git_remote_lookup in libgit2 1.5 leaks
- * its PCRE2 match data for every remote it finds.
- */
-static char *workspace_key(struct host *h, git_repository *repo,
-			   char **remote)
-{
-	git_config *cfg = NULL;
-	git_buf url = { 0 };
-	unsigned char hash[16];
-	char hex[33];
-	char *seed;
-
-	*remote = NULL;
-	if (git_repository_config_snapshot(&cfg, repo) == 0 &&
-	    git_config_get_string_buf(&url, cfg, "remote.origin.url") == 0 &&
-	    url.size > 0)
-		*remote = xstrdup(url.ptr);
-	git_buf_dispose(&url);
-	git_config_free(cfg);
-	if (*remote)
-		return xstrdup(*remote);
-	seed = xasprintf("%s\n%s", h->name ? h->name : h->machine,
-			 git_repository_commondir(repo));
-	crypto_generichash(hash, sizeof(hash), (unsigned char *)seed,
-			   strlen(seed), NULL, 0);
-	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
-	free(seed);
-	return xasprintf("repo:%s", hex);
 }
 
 static void handle_spawn(struct host *h, const struct proto_msg *m)
@@ -568,7 +549,7 @@ static void handle_spawn(struct host *h, const struct proto_msg *m)
 	snprintf(real, sizeof(real), "%s", git_repository_workdir(repo));
 	if (strlen(real) > 1 && real[strlen(real) - 1] == '/')
 		real[strlen(real) - 1] = '\0';
-	key = workspace_key(h, repo, &remote);
+	key = workspace_key(repo, h->name ? h->name : h->machine, &remote);
 	proto_int(m->body, "cols", &cols);
 	proto_int(m->body, "rows", &rows);
 	proto_u64(m->body, "epoch", &epoch);
@@ -1086,6 +1067,7 @@ static void handle_resume(struct host *h, const struct proto_msg *m)
 	char *cause = NULL;
 	cJSON *rec, *body, *have;
 	const cJSON *profile;
+	int64_t timeout = 0;
 
 	if (session_find(h, m->session)) {
 		send_error(h, m->id, m->session, PROTO_E_CONFLICT,
@@ -1101,6 +1083,11 @@ static void handle_resume(struct host *h, const struct proto_msg *m)
 	profile = cJSON_GetObjectItemCaseSensitive(m->body, "profile");
 	if (cJSON_IsObject(profile))
 		r->profile = cJSON_Duplicate(profile, 1);
+	if (proto_str(m->body, "setup"))
+		r->setup = xstrdup(proto_str(m->body, "setup"));
+	if (proto_int(m->body, "setup_timeout", &timeout) == 0 &&
+	    timeout > 0 && timeout < 86400 * 7)
+		r->setup_timeout_s = (unsigned)timeout;
 	proto_u64(m->body, "epoch", &r->epoch);
 	proto_u64(m->body, "seq", &r->seq);
 	s->epoch = r->epoch;
@@ -1313,9 +1300,12 @@ static void resume_objects_ready(struct hsession *s)
 	agent_strv_free(paths);
 	free(aside_dir);
 
-	if (h->ops.after_restore)
-		h->ops.after_restore(h, s->worktree, after_restore_done, s);
-	else
+	if (h->ops.after_restore) {
+		struct host_setup setup = { r->setup, r->setup_timeout_s };
+
+		h->ops.after_restore(h, s->worktree, &setup,
+				     after_restore_done, s);
+	} else
 		resume_started(s);
 	return;
 fail:
@@ -1571,6 +1561,19 @@ char *const *host_env(const struct host *h)
 	return h->env;
 }
 
+void host_set_worktree_env(struct host *h, const char *worktree,
+			   char *const *entries)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; entries && entries[i]; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(entries[i]));
+	if (h->worktree_env == NULL)
+		h->worktree_env = cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(h->worktree_env, worktree);
+	cJSON_AddItemToObject(h->worktree_env, worktree, arr);
+}
+
 struct scrub *host_scrub_new(const struct host *h)
 {
 	struct scrub *sc = scrub_new();
@@ -1599,6 +1602,21 @@ static void handle_challenge(struct host *h, const struct proto_msg *m)
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "signature", sig);
 	send_msg(h, "challenge.answer", m->id, NULL, body);
+}
+
+/* The relay stops an idle sandbox: it exits, unless a session came. */
+static void handle_machine_stop(struct host *h, const struct proto_msg *m)
+{
+	for (struct hsession *s = h->sessions; s; s = s->next) {
+		if (s->proc || s->resume) {
+			send_error(h, m->id, NULL, PROTO_E_CONFLICT, "a "
+				   "session runs here; not stopping");
+			return;
+		}
+	}
+	log_info("host", "the relay stops this idle machine");
+	h->exit_status = 0;
+	uv_timer_start(&h->stop_timer, on_stop_timer, 0, 0);
 }
 
 /* The relay refused our hello: retrying would not help, so stop. */
@@ -1646,6 +1664,8 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 		handle_challenge(h, &m);
 	} else if (!strcmp(m.type, "env.sealed")) {
 		handle_env(h, &m);
+	} else if (!strcmp(m.type, "machine.stop")) {
+		handle_machine_stop(h, &m);
 	} else if (!strcmp(m.type, "welcome")) {
 		handle_welcome(h, &m);
 	} else if (!strcmp(m.type, "error")) {
@@ -1902,6 +1922,7 @@ void host_free(struct host *h)
 	free(h->token);
 	identity_clear(&h->id);
 	env_free(h);
+	cJSON_Delete(h->worktree_env);
 	free(h->relay_url);
 	free(h->machine_file);
 	free(h->state_dir);

@@ -20,6 +20,12 @@ struct host;
 typedef void (*host_done_cb)(struct host *h, void *ctx, int status,
 			     const char *why);
 
+/* What the relay says about setup when it resumes a session here. */
+struct host_setup {
+	const char *script;	/* the workspace's own script, or NULL */
+	unsigned timeout_s;	/* 0: the daemon's default */
+};
+
 struct host_ops {
 	/*
 	 * Where a session this machine has never held is restored, given the
@@ -35,6 +41,7 @@ struct host_ops {
 	 * status and a reason to fail the resume. NULL: nothing to run.
 	 */
 	void (*after_restore)(struct host *h, const char *worktree,
+			      const struct host_setup *setup,
 			      host_done_cb done, void *ctx);
 };
 
@@ -83,6 +90,12 @@ struct scrub;
  * the next one arrives.
  */
 char *const *host_env(const struct host *h);
+/*
+ * Variables the setup script of a worktree left for its agents (NAME=VALUE
+ * entries, copied); agents started in that worktree from now on get them.
+ */
+void host_set_worktree_env(struct host *h, const char *worktree,
+			   char *const *entries);
 /* A scrubber that hides the remote environment's values (caller frees). */
 struct scrub *host_scrub_new(const struct host *h);
 

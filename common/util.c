@@ -307,3 +307,24 @@ uint64_t now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
+
+char *duration_format(int64_t seconds, char *buf, size_t size)
+{
+	int64_t h = seconds / 3600, min = seconds % 3600 / 60;
+	int64_t s = seconds % 60;
+
+	if (seconds < 60)
+		snprintf(buf, size, "%lld s", (long long)(seconds < 0 ? 0
+								 : seconds));
+	else if (h == 0 && s == 0)
+		snprintf(buf, size, "%lld min", (long long)min);
+	else if (h == 0)
+		snprintf(buf, size, "%lld min %lld s", (long long)min,
+			 (long long)s);
+	else if (min == 0)
+		snprintf(buf, size, "%lld h", (long long)h);
+	else
+		snprintf(buf, size, "%lld h %lld min", (long long)h,
+			 (long long)min);
+	return buf;
+}

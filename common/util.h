@@ -64,4 +64,9 @@ int parse_seconds(const char *text, unsigned *out);
 /* Monotonic milliseconds, for timeouts and durations. */
 uint64_t now_ms(void);
 
+/* Writes a length of time for people ("45 s", "3 min 20 s", "1 h 2 min";
+ * seconds are left out from an hour on, below 0 counts as 0) into buf of
+ * size bytes (32 is always enough); returns buf. */
+char *duration_format(int64_t seconds, char *buf, size_t size);
+
 #endif

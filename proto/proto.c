@@ -90,11 +90,21 @@ static const struct msg_type types[] = {
 	{ "session.synced", M, true, { { "checkpoint", F_OID },
 		{ "pack_bytes", F_U64 }, { "profile", F_OBJ, OPT } } },
 
+	/* the relay stops an idle sandbox */
+	{ "machine.stop", R, false, { { NULL } } },
+
+	/* workspace settings */
+	{ "workspace.setup", C, false, { { "workspace", F_STR },
+		{ "script", F_STR, OPT } } },
+
 	/* client requests and their replies */
 	{ "machines.list", C, false, { { NULL } } },
 	{ "machines", R, false, { { "machines", F_ARR } } },
 	{ "sessions.list", C, false, { { NULL } } },
 	{ "sessions", R, false, { { "sessions", F_ARR } } },
+	{ "credits.get", C, false, { { NULL } } },
+	{ "credits", R, false, { { "limited", F_BOOL },
+		{ "seconds", F_U64, OPT } } },
 	{ "session.start", C, false, {
 		{ "machine", F_STR }, { "dir", F_STR },
 		{ "agent", F_STR, OPT }, { "cols", F_INT, OPT },
@@ -134,7 +144,8 @@ static const struct msg_type types[] = {
 		{ "checkpoint", F_OID }, { "agent", F_STR },
 		{ "epoch", F_U64 }, { "seq", F_U64 },
 		{ "profile", F_OBJ, OPT }, { "remote", F_STR, OPT },
-		{ "workspace", F_STR } } },
+		{ "workspace", F_STR }, { "setup", F_STR, OPT },
+		{ "setup_timeout", F_INT, OPT } } },
 	{ "objects.want", M, true, {
 		{ "checkpoint", F_OID }, { "have", F_ARR } } },
 	{ "objects.sent", R, true, {

@@ -1,6 +1,7 @@
 /*
  * main.c: the baton-relay program: `serve` runs the relay, `token create`,
- * `token list` and `token revoke` manage tokens (also while it runs).
+ * `token list` and `token revoke` manage tokens (also while it runs);
+ * `credits set` and `credits show` are in credits.c.
  */
 #define _GNU_SOURCE
 #include "relay.h"
@@ -36,6 +37,8 @@ static const char usage_text[] =
 "                                [--scope steer|read] [--expires DURATION]\n"
 "       baton-relay token list --data DIR [--user NAME]\n"
 "       baton-relay token revoke --data DIR ID\n"
+"       baton-relay credits set --data DIR --user NAME --seconds N\n"
+"       baton-relay credits show --data DIR [--user NAME]\n"
 "       baton-relay --help | --version\n"
 "\n"
 "The Baton relay: laptops and sandboxes register with it, clients steer\n"
@@ -56,8 +59,20 @@ static const char usage_text[] =
 "                       loopback: tokens and sessions cross the network\n"
 "                       readable. Only behind a TLS proxy or on a\n"
 "                       network you trust\n"
-"  --sandbox-bin PATH   the baton-sandbox program the launcher starts\n"
-"                       (default: next to baton-relay)\n"
+"  --sandbox-bin PATH   the baton-sandbox program the process launcher\n"
+"                       starts (default: next to baton-relay)\n"
+"  --sandbox-launcher process|command:TEMPLATE\n"
+"                       how sandboxes start: process (default) runs\n"
+"                       baton-sandbox here; command: runs TEMPLATE, split\n"
+"                       on blanks (no shell), with {machine}, {generation},\n"
+"                       {workspace}, {user}, {relay}, {home} and {workdir}\n"
+"                       replaced and the sandbox's BATON_* settings in its\n"
+"                       environment. Its exit with status 0 means the\n"
+"                       sandbox runs on by itself (docker run -d)\n"
+"  --sandbox-stop command:TEMPLATE\n"
+"                       with a command launcher, run this for each sandbox\n"
+"                       it started when the relay stops (default: SIGTERM\n"
+"                       the command if it still runs)\n"
 "  --port-file FILE     write the port listened on to FILE\n"
 "  --log-level LEVEL    error, warn, info (default) or debug\n"
 "  --ping-interval S    ping a connection idle for S seconds (default 20;\n"
@@ -65,8 +80,17 @@ static const char usage_text[] =
 "  --dead-after S       drop a peer silent for S seconds (default 60;\n"
 "                       env BATON_DEAD_AFTER)\n"
 "  --pair-ttl S         how long a pairing code lives (default 600)\n"
+"  --sandbox-idle S     stop a sandbox that has run no session for S\n"
+"                       seconds (default 900)\n"
+"  --launch-timeout S   how long a sandbox started for a move may take to\n"
+"                       connect (default 120); then the move goes back\n"
+"  --setup-timeout S    how long a sandbox's setup script may run\n"
+"                       (default 600); then the move ends in\n"
+"                       start_timeout and goes back to the laptop\n"
 "  --hello-timeout S    close a connection that has not said hello and\n"
 "                       proven its key within S seconds (default 20)\n"
+"  --credit-tick S      charge running sandboxes' time to their users'\n"
+"                       credits every S seconds (default 10)\n"
 "\n"
 "Limits (0 turns one off; over one, the relay answers `limited` and says\n"
 "when or how to try again):\n"
@@ -92,6 +116,10 @@ static const char usage_text[] =
 "token list shows each token's id, user, kind, scope, times and state,\n"
 "never the token. token revoke ID refuses that token from its next\n"
 "connection on; connections already open stay open.\n"
+"\n"
+"credits set gives a user N seconds of sandbox time (replacing what was\n"
+"left); credits show prints a user's balance, or every user's. A user\n"
+"never given credits has no limit. Both work while the relay runs.\n"
 "\n"
 "Exit status: 0 success, 1 failure (the message says why), 2 usage.\n";
 
@@ -288,6 +316,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
 	log_info("relay", "stopping on %s", strsignal(signum));
 	r->stopping = true;
 	relay_recovery_stop(r);
+	credits_stop(r);
 	launcher_stop_all(r->launcher, 5000);
 	uv_close((uv_handle_t *)&st->sigint, on_signal_closed);
 	uv_close((uv_handle_t *)&st->sigterm, on_signal_closed);
@@ -300,6 +329,8 @@ static int serve(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data", required_argument, NULL, 'd' },
 		{ "sandbox-bin", required_argument, NULL, 's' },
+		{ "sandbox-launcher", required_argument, NULL, 'S' },
+		{ "sandbox-stop", required_argument, NULL, 'X' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "ping-interval", required_argument, NULL, 'P' },
@@ -310,6 +341,10 @@ static int serve(int argc, char **argv)
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "pair-ttl", required_argument, NULL, 'T' },
 		{ "hello-timeout", required_argument, NULL, 'O' },
+		{ "credit-tick", required_argument, NULL, 'k' },
+		{ "setup-timeout", required_argument, NULL, 'U' },
+		{ "launch-timeout", required_argument, NULL, 'W' },
+		{ "sandbox-idle", required_argument, NULL, 'Y' },
 		{ "conn-rate", required_argument, NULL, 'r' },
 		{ "hello-rate", required_argument, NULL, 'H' },
 		{ "max-conns-per-user", required_argument, NULL, 'u' },
@@ -319,9 +354,15 @@ static int serve(int argc, char **argv)
 	};
 	const char *listen = NULL, *data = NULL, *port_file = NULL;
 	const char *tls_cert = NULL, *tls_key = NULL, *ca = NULL;
+	const char *launch_spec = "process", *stop_spec = NULL;
+	struct launcher_template *start_cmd = NULL, *stop_cmd = NULL;
 	struct server_opts so = { 0 };
 	unsigned ping = 0, dead = 0, pair_ttl = PAIR_TTL_DEFAULT_S;
 	unsigned hello_timeout = HELLO_TIMEOUT_DEFAULT_S;
+	unsigned credit_tick = CREDIT_TICK_DEFAULT_S;
+	unsigned setup_timeout = SETUP_TIMEOUT_DEFAULT_S;
+	unsigned launch_timeout = LAUNCH_TIMEOUT_DEFAULT_S;
+	unsigned sandbox_idle = SANDBOX_IDLE_DEFAULT_S;
 	double conn_rate = LIMIT_CONN_RATE_DEFAULT;
 	double hello_rate = LIMIT_HELLO_RATE_DEFAULT;
 	unsigned max_conns = LIMIT_CONNS_PER_USER_DEFAULT;
@@ -341,10 +382,35 @@ static int serve(int argc, char **argv)
 		case 's': free(sandbox_bin); sandbox_bin = xstrdup(optarg);
 			  break;
 		case 'p': port_file = optarg; break;
+		case 'S': launch_spec = optarg; break;
+		case 'X': stop_spec = optarg; break;
 		case 'C': tls_cert = optarg; break;
 		case 'K': tls_key = optarg; break;
 		case 'A': ca = optarg; break;
 		case 'I': insecure = true; break;
+		case 'Y':
+			if (parse_seconds(optarg, &sandbox_idle) ||
+			    sandbox_idle == 0)
+				usage_error("--sandbox-idle takes seconds "
+					    "(more than 0), not '%s'", optarg);
+			break;
+		case 'W':
+			if (parse_seconds(optarg, &launch_timeout) ||
+			    launch_timeout == 0)
+				usage_error("--launch-timeout takes seconds "
+					    "(more than 0), not '%s'", optarg);
+			break;
+		case 'U':
+			if (parse_seconds(optarg, &setup_timeout) ||
+			    setup_timeout == 0)
+				usage_error("--setup-timeout takes seconds "
+					    "(more than 0), not '%s'", optarg);
+			break;
+		case 'k':
+			if (parse_seconds(optarg, &credit_tick))
+				usage_error("--credit-tick takes seconds (1 to "
+					    "65535), not '%s'", optarg);
+			break;
 		case 'O':
 			if (parse_seconds(optarg, &hello_timeout) ||
 			    hello_timeout == 0)
@@ -409,6 +475,20 @@ static int serve(int argc, char **argv)
 		free(sandbox_bin);
 		sandbox_bin = abs;
 	}
+	if (strcmp(launch_spec, "process") &&
+	    strncmp(launch_spec, "command:", strlen("command:")))
+		usage_error("--sandbox-launcher takes process or "
+			    "command:TEMPLATE, not '%s'", launch_spec);
+	if (strcmp(launch_spec, "process") &&
+	    launcher_template_parse(launch_spec, &start_cmd, &cause) < 0)
+		usage_error("--sandbox-launcher: %s", cause);
+	if (stop_spec && start_cmd == NULL)
+		usage_error("%s", "--sandbox-stop goes with --sandbox-launcher "
+			    "command:TEMPLATE; the process launcher stops its "
+			    "sandboxes itself");
+	if (stop_spec &&
+	    launcher_template_parse(stop_spec, &stop_cmd, &cause) < 0)
+		usage_error("--sandbox-stop: %s", cause);
 	serve_check_tls(host, tls_cert, tls_key, ca, insecure);
 	/* Sandboxes run in other folders: give them absolute paths. */
 	if (ca && (ca_abs = realpath(ca, NULL)) == NULL)
@@ -421,6 +501,9 @@ static int serve(int argc, char **argv)
 	liveness_export(&r->live);
 	r->pair_ttl_s = pair_ttl;
 	r->hello_timeout_s = hello_timeout;
+	r->setup_timeout_s = setup_timeout;
+	r->launch_timeout_s = launch_timeout;
+	r->sandbox_idle_s = sandbox_idle;
 	limits_init(&r->limits, conn_rate, hello_rate, max_conns,
 		    max_sessions);
 	uv_loop_init(&loop);
@@ -440,6 +523,8 @@ static int serve(int argc, char **argv)
 	r->bus = bus_new();
 	r->launcher = launcher_new(&loop, sandbox_bin, data_abs,
 				   relay_sandbox_exited, r);
+	launcher_set_command(r->launcher, start_cmd, stop_cmd);
+	start_cmd = stop_cmd = NULL;
 	/* plain ws:// beyond loopback only where --insecure let us serve it */
 	launcher_set_trust(r->launcher, ca_abs, tls_cert == NULL &&
 			   !link_host_is_loopback(local_address(host)));
@@ -473,8 +558,10 @@ static int serve(int argc, char **argv)
 		}
 	}
 	log_info("relay", "listening on %s, data in %s, sandboxes from %s",
-		 r->url, data, sandbox_bin);
+		 r->url, data, strcmp(launch_spec, "process") ? launch_spec
+							      : sandbox_bin);
 	relay_recovery_start(r);
+	credits_start(r, credit_tick);
 
 	uv_signal_init(&loop, &st.sigint);
 	uv_signal_init(&loop, &st.sigterm);
@@ -500,6 +587,8 @@ out:
 	free(host);
 	free(cause);
 	free(sandbox_bin);
+	launcher_template_free(start_cmd);
+	launcher_template_free(stop_cmd);
 	free(data_abs);
 	free(ca_abs);
 	return rc;
@@ -734,8 +823,8 @@ int main(int argc, char **argv)
 	if (getenv("BATON_LOG") && log_level_parse(getenv("BATON_LOG")) >= 0)
 		log_threshold = log_level_parse(getenv("BATON_LOG"));
 	if (argc < 2)
-		usage_error("%s", "a command is needed: serve or token "
-			    "create, list or revoke");
+		usage_error("%s", "a command is needed: serve, token "
+			    "create, list or revoke, or credits set or show");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs(usage_text, stdout);
 		return EXIT_OK;
@@ -762,9 +851,12 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "token") && argc > 2 &&
 		   !strcmp(argv[2], "revoke")) {
 		rc = token_revoke(argc - 2, argv + 2);
+	} else if (!strcmp(argv[1], "credits")) {
+		rc = credits_main(argc - 1, argv + 1);
 	} else {
-		usage_error("unknown command '%s'; use serve or token create, "
-			    "list or revoke", argv[1]);
+		usage_error("unknown command '%s'; use serve, token create, "
+			    "list or revoke, or credits set or show",
+			    argv[1]);
 	}
 	git_libgit2_shutdown();
 	return rc;

@@ -28,6 +28,7 @@
 #define PENDING_INPUT_MAX (1024 * 1024)	/* input held during a move */
 #define HAVES_MAX 32			/* checkpoints offered as haves */
 #define BOOTSTRAP_TTL_S 600		/* a sandbox must say hello by then */
+#define SETUP_SCRIPT_MAX (64 * 1024)	/* a workspace's setup script */
 
 enum move_phase {
 	MOVE_SUSPENDING,	/* waiting for the source's checkpoint */
@@ -49,6 +50,7 @@ struct move {
 	uint64_t bytes_up;	/* pack bytes from the source */
 	uint64_t bytes_down;	/* pack bytes to the target */
 	uint64_t started_ms;
+	uint64_t launched_ms;	/* loop time the target was started */
 };
 
 struct pending_input {
@@ -231,6 +233,8 @@ static cJSON *session_json(struct relay *r, struct rsession *s)
 				have_machine ? m.name : s->rec.machine);
 	cJSON_AddStringToObject(o, "machine_id", s->rec.machine);
 	cJSON_AddStringToObject(o, "kind", have_machine ? m.kind : "local");
+	if (have_machine)
+		cJSON_AddStringToObject(o, "machine_state", m.state);
 	cJSON_AddStringToObject(o, "worktree",
 				s->rec.worktree ? s->rec.worktree : "");
 	cJSON_AddStringToObject(o, "agent", s->rec.agent);
@@ -442,6 +446,7 @@ void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 		}
 		c->machine_name = xstrdup(mach.name);
 		c->machine_kind = xstrdup(mach.kind);
+		c->credit_ms = uv_now(r->loop);	/* sandboxes: metered */
 		old = bus_machine_set(r->bus, mach.id, c);
 		if (old)
 			conn_close(old, "replaced by a newer connection of "
@@ -495,6 +500,7 @@ static bool steers(const char *type)
 	       !strcmp(type, "pair.approve") ||
 	       !strcmp(type, "env.set") ||
 	       !strcmp(type, "workspace.sync") ||
+	       !strcmp(type, "workspace.setup") ||
 	       !strcmp(type, "env.unset") ||
 	       !strcmp(type, "session.move") ||
 	       !strcmp(type, "session.stop") ||
@@ -775,6 +781,37 @@ static void add_haves(struct relay *r, const char *workspace,
 	store_strv_free(haves, count);
 }
 
+/* workspace.setup: sets or (without a script) clears the setup script
+ * the workspace's sandboxes run instead of the repository's. */
+static void handle_workspace_setup(struct relay *r, struct conn *c,
+				   const struct proto_msg *m)
+{
+	const char *script = proto_str(m->body, "script");
+	char *id = NULL, *key = NULL;
+
+	if (store_workspace_find(r->store, c->user,
+				 proto_str(m->body, "workspace"), &id,
+				 &key) < 0) {
+		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, "no "
+				"workspace of yours has that name or id; its "
+				"key is the repository's remote URL");
+		return;
+	}
+	if (script && strlen(script) > SETUP_SCRIPT_MAX) {
+		conn_send_error(c, m->id, NULL, PROTO_E_TOO_LARGE, "a setup "
+				"script may hold at most 64 KiB");
+	} else if (store_workspace_set_setup(r->store, id, script) < 0) {
+		conn_send_error(c, m->id, NULL, PROTO_E_FAILED, "the relay "
+				"cannot record the script; see its log");
+	} else {
+		log_info("relay", "user %s %s the setup script of workspace "
+			 "%s", c->user, script ? "set" : "cleared", key);
+		conn_send_owned(c, proto_encode("ok", m->id, NULL, NULL));
+	}
+	free(id);
+	free(key);
+}
+
 /* ---- workspace sync ---- */
 
 /*
@@ -1033,6 +1070,11 @@ static void handle_move(struct relay *r, struct conn *c,
 				"the session already runs there");
 		goto out;
 	}
+	if (!strcmp(target.kind, "sandbox") &&
+	    credits_spent(r, s->rec.user, &why)) {
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_UNAVAILABLE, why);
+		goto out;
+	}
 	if (!strcmp(target.kind, "local") &&
 	    bus_machine(r->bus, target.id) == NULL) {
 		why = xasprintf("machine \"%s\" is offline", target.name);
@@ -1118,6 +1160,14 @@ static void handle_client(struct relay *r, struct conn *c,
 	}
 	if (!strcmp(m->type, "workspace.sync")) {
 		handle_workspace_sync(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "workspace.setup")) {
+		handle_workspace_setup(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "credits.get")) {
+		credits_handle(r, c, m);
 		return;
 	}
 	if (!strcmp(m->type, "ping")) {
@@ -1303,7 +1353,8 @@ static void handle_suspended(struct relay *r, struct conn *c,
 /*
  * Starts a new generation of the workspace's sandbox with a one-time
  * bootstrap credential for its first connection, where it binds its own key;
- * an older generation still running is refused from then on.
+ * an older generation still running is refused from then on. A user whose
+ * sandbox credits are spent gets none (-EDQUOT).
  */
 static int sandbox_launch(struct relay *r, const char *user,
 			  const char *workspace, char **cause)
@@ -1312,6 +1363,8 @@ static int sandbox_launch(struct relay *r, const char *user,
 	char *token = NULL;
 	int e;
 
+	if (credits_spent(r, user, cause))
+		return -EDQUOT;
 	e = store_machine_sandbox(r->store, user, workspace, 1, &m);
 	if (e == 0)
 		e = store_bootstrap_create(r->store, m.id, m.generation,
@@ -1329,6 +1382,28 @@ static int sandbox_launch(struct relay *r, const char *user,
 	free(token);
 	store_machine_clear(&m);
 	return e;
+}
+
+/* The setup a sandbox runs: the workspace's script, if one is set (else
+ * the repository's .baton/setup), and the time it may take. */
+static void add_setup(struct relay *r, struct rsession *s, cJSON *body)
+{
+	struct store_workspace w;
+
+	cJSON_AddNumberToObject(body, "setup_timeout", r->setup_timeout_s);
+	if (store_workspace_get(r->store, s->rec.workspace, &w) < 0)
+		return;
+	if (w.setup)
+		cJSON_AddStringToObject(body, "setup", w.setup);
+	store_workspace_clear(&w);
+}
+
+/* Whether a machine is a sandbox, by its connection. */
+static bool machine_is_sandbox(struct relay *r, const char *machine_id)
+{
+	struct conn *c = bus_machine(r->bus, machine_id);
+
+	return c && c->machine_kind && !strcmp(c->machine_kind, "sandbox");
 }
 
 /* Sends the resume to the target, starting it first when needed. */
@@ -1359,6 +1434,7 @@ static void move_resume(struct relay *r, struct rsession *s)
 			return;
 		}
 		mv->phase = MOVE_LAUNCHING;
+		mv->launched_ms = uv_now(r->loop);
 		move_step(r, s, "launching", "starting sandbox %s",
 			  machine_name(r, mv->target, name, sizeof(name)));
 		return;
@@ -1376,8 +1452,11 @@ static void move_resume(struct relay *r, struct rsession *s)
 	if (s->profile)
 		cJSON_AddItemToObject(body, "profile",
 				      cJSON_Duplicate(s->profile, 1));
+	add_setup(r, s, body);
 	send_to_machine(r, mv->target, proto_encode("session.resume", NULL,
 						    s->rec.id, body));
+	if (machine_is_sandbox(r, mv->target))
+		store_machine_set_state(r->store, mv->target, "restoring");
 	move_step(r, s, "restoring", "%s is restoring checkpoint %.12s",
 		  machine_name(r, mv->target, name, sizeof(name)),
 		  s->rec.checkpoint);
@@ -1489,6 +1568,8 @@ static void handle_resumed(struct relay *r, struct conn *c,
 	set_str(&s->rec.state, "running");
 	s->rec.exit_status = -1;
 	session_save(r, s);
+	if (!strcmp(c->machine_kind, "sandbox"))
+		store_machine_set_state(r->store, c->machine_id, "ready");
 	if (mv == NULL)
 		return;
 
@@ -1613,8 +1694,18 @@ static void handle_setup_log(struct relay *r, struct conn *c,
 	const char *text = proto_str(m->body, "text");
 	char *path = xasprintf("%s/sandboxes/%s/setup.log",
 			       store_data_dir(r->store), c->machine_id);
+	bool done = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m->body,
+								  "done"));
+	int64_t status = 0;
 	char *clean = NULL;
 	FILE *f;
+
+	proto_int(m->body, "status", &status);
+	if (!strcmp(c->machine_kind, "sandbox"))
+		store_machine_set_state(r->store, c->machine_id,
+			!done ? "setup" : status == 0 ? "restoring"
+			: !strncmp(text, "start_timeout", 13) ? "start_timeout"
+			: "start_error");
 
 	for (struct rsession *s = r->sessions; s; s = s->next) {
 		if (s->move && !strcmp(s->move->target, c->machine_id) &&
@@ -1961,6 +2052,7 @@ void relay_on_binary(struct relay *r, struct conn *c, const void *data,
 
 void relay_on_close(struct relay *r, struct conn *c)
 {
+	credits_on_close(r, c);
 	if (c->role != CONN_MACHINE)
 		return;
 	if (bus_machine(r->bus, c->machine_id) != c)
@@ -2040,6 +2132,55 @@ static void on_sandbox_check(uv_timer_t *t)
 
 #define HELLO_SWEEP_MS 5000
 
+/* Whether a session runs on, or moves to or from, the machine. */
+bool relay_machine_busy(struct relay *r, const char *machine_id)
+{
+	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (!strcmp(s->rec.machine, machine_id) &&
+		    (!strcmp(s->rec.state, "running") ||
+		     !strcmp(s->rec.state, "starting") ||
+		     !strcmp(s->rec.state, "suspending") ||
+		     !strcmp(s->rec.state, "moving")))
+			return true;
+		if (s->move && (!strcmp(s->move->target, machine_id) ||
+				!strcmp(s->move->source, machine_id)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Stops sandboxes that have run no session for --sandbox-idle seconds:
+ * they are told to exit (a container's entrypoint ends with them). Their
+ * sessions' checkpoints are on the relay, so a later move starts a new
+ * one from there.
+ */
+static void sandboxes_idle(struct relay *r, uint64_t now)
+{
+	for (struct conn *c = r->conns; c; c = c->next) {
+		if (c->role != CONN_MACHINE || c->closing || c->stop_sent ||
+		    strcmp(c->machine_kind, "sandbox"))
+			continue;
+		if (relay_machine_busy(r, c->machine_id)) {
+			c->idle_since_ms = 0;
+			continue;
+		}
+		if (c->idle_since_ms == 0) {
+			c->idle_since_ms = now;
+			continue;
+		}
+		if (now - c->idle_since_ms <
+		    (uint64_t)r->sandbox_idle_s * 1000)
+			continue;
+		log_info("relay", "sandbox %s has run no session for %u s; "
+			 "stopping it", c->machine_name, r->sandbox_idle_s);
+		store_machine_set_state(r->store, c->machine_id, "stopping");
+		conn_send_owned(c, proto_encode("machine.stop", NULL, NULL,
+						NULL));
+		c->stop_sent = true;
+	}
+}
+
 /*
  * Closes connections that have not proven who they are in time, and
  * laptops whose pairing code has expired: neither holds a place for long.
@@ -2050,6 +2191,22 @@ static void on_hello_sweep(uv_timer_t *t)
 	uint64_t now = uv_now(r->loop);
 	int64_t wall = (int64_t)time(NULL);
 
+	/* A sandbox started for a move that never says hello (its command
+	 * exited 0 but nothing came up) must not hold the session. */
+	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (s->move && s->move->phase == MOVE_LAUNCHING &&
+		    now - s->move->launched_ms >
+			    (uint64_t)r->launch_timeout_s * 1000) {
+			char *why = xasprintf("the sandbox did not connect "
+					      "within %u s; see its "
+					      "sandbox.log under the relay's "
+					      "data folder", r->launch_timeout_s);
+
+			move_fail(r, s, why);
+			free(why);
+		}
+	}
+	sandboxes_idle(r, now);
 	for (struct conn *c = r->conns; c; c = c->next) {
 		if (c->closing)
 			continue;

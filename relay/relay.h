@@ -64,12 +64,15 @@ struct conn {
 	bool read_only;		/* clients: the token may only watch */
 	unsigned refusals;	/* errors sent, for the log's throttle */
 	uint64_t opened_ms;	/* loop time it connected */
+	uint64_t idle_since_ms;	/* sandboxes: running no session since */
+	bool stop_sent;		/* sandboxes: told to stop when idle */
 	struct auth_wait *wait;	/* hello waiting for its signed answer */
 	char *pair_code;	/* pairing: the code, until it is used */
 	char *pair_name;	/* pairing: the machine name asked for */
 	char *pair_key;		/* pairing: the key it proved */
 	int64_t pair_expires;	/* pairing: unix seconds */
 	bool closing;		/* close after the queue is written */
+	uint64_t credit_ms;	/* sandboxes: loop time charged up to */
 	char peer[64];		/* address, for logs */
 	struct conn *next;
 };
@@ -87,6 +90,9 @@ struct relay {
 	uint64_t next_conn_id;
 	unsigned pair_ttl_s;	/* how long a pairing code lives */
 	unsigned hello_timeout_s;	/* to say hello and prove a key */
+	unsigned setup_timeout_s;	/* a sandbox's setup script */
+	unsigned launch_timeout_s;	/* a started sandbox's first hello */
+	unsigned sandbox_idle_s;	/* stop a sandbox idle this long */
 	struct relay_limits limits;
 	unsigned char env_key[32];	/* encrypts env values at rest */
 	unsigned env_generation;	/* bumped on every env change */
@@ -96,6 +102,8 @@ struct relay {
 					 * who they are */
 	uint64_t launches_window_ms;	/* start of the current minute */
 	unsigned launches;		/* recovery launches in it */
+	uv_timer_t credit_tick;		/* charges sandboxes' time */
+	uint64_t credit_cursor;		/* conn ids below it go first */
 };
 
 /* server.c */
@@ -129,6 +137,9 @@ void conn_limited(struct conn *c, const char *id, const char *why,
 /* auth.c: who a connection is (see the file's first comment) */
 #define PAIR_TTL_DEFAULT_S 600
 #define HELLO_TIMEOUT_DEFAULT_S 20
+#define SETUP_TIMEOUT_DEFAULT_S 600
+#define LAUNCH_TIMEOUT_DEFAULT_S 120
+#define SANDBOX_IDLE_DEFAULT_S 900
 void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_pair_approve(struct relay *r, struct conn *c,
@@ -149,11 +160,30 @@ void env_send_sealed(struct relay *r, struct conn *c, const char *user,
 struct scrub *env_scrub(struct relay *r, const char *user,
 			const char *workspace);
 
+/* credits.c: sandbox credits (see the file's first comment) */
+#define CREDIT_TICK_DEFAULT_S 10
+/* Charges running sandboxes every tick_s seconds until credits_stop. */
+void credits_start(struct relay *r, unsigned tick_s);
+void credits_stop(struct relay *r);
+/* A connection closes: a sandbox's is charged its last seconds. */
+void credits_on_close(struct relay *r, struct conn *c);
+/* True when the user's credits are spent; *why (caller frees) then says
+ * so and what to do. No limit, or credits that cannot be read: false. */
+bool credits_spent(struct relay *r, const char *user, char **why);
+/* credits.get from a client: its user's balance. */
+void credits_handle(struct relay *r, struct conn *c,
+		    const struct proto_msg *m);
+/* baton-relay credits set|show (argv[0] is "credits"); an exit status. */
+int credits_main(int argc, char **argv);
+
 /* relay.c: what the relay does with messages */
 /* Welcomes a connection auth.c has vouched for; held: a machine's
  * sessions from its hello. */
 void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 		 const cJSON *held);
+/* Whether any session runs on, or is moving to or from, a machine (from
+ * what the relay holds in memory). */
+bool relay_machine_busy(struct relay *r, const char *machine_id);
 void relay_on_text(struct relay *r, struct conn *c, const char *text,
 		   size_t len);
 void relay_on_binary(struct relay *r, struct conn *c, const void *data,
@@ -208,7 +238,19 @@ void bus_catch_up(struct bus *b, struct conn *c, bus_read_cb read,
 		  void *arg);
 bool bus_behind(struct bus *b, struct conn *c);
 
-/* launcher.c: starts sandboxes for machine records */
+/*
+ * launcher.c: starts sandboxes for machine records, as local processes
+ * (the default) or with the operator's command (--sandbox-launcher).
+ */
+struct launcher_template;
+/*
+ * Parses "command:TEMPLATE": words split on blanks (no shell), where
+ * {machine}, {generation}, {workspace}, {user}, {relay}, {home} and
+ * {workdir} stand for the sandbox's values. 0, or -EINVAL with *cause.
+ */
+int launcher_template_parse(const char *spec,
+			    struct launcher_template **out, char **cause);
+void launcher_template_free(struct launcher_template *t);
 typedef void (*launcher_exit_cb)(const char *machine_id, int status,
 				 void *arg);
 struct launcher *launcher_new(uv_loop_t *loop, const char *sandbox_bin,
@@ -221,13 +263,24 @@ struct launcher *launcher_new(uv_loop_t *loop, const char *sandbox_bin,
  */
 void launcher_set_trust(struct launcher *l, const char *ca_file,
 			bool insecure);
-/* Starts baton-sandbox for machine m with its credential. */
+/*
+ * Runs start instead of baton-sandbox, with the same environment, and stop
+ * (or NULL) for each sandbox when the relay stops. A start command's exit
+ * with status 0 is not reported: the sandbox it started runs on, and the
+ * relay follows its connection. Takes both.
+ */
+void launcher_set_command(struct launcher *l,
+			  struct launcher_template *start,
+			  struct launcher_template *stop);
+/* Starts a sandbox for machine m, its credential in the environment. */
 int launcher_start(struct launcher *l, const struct store_machine *m,
 		   const char *relay_url, const char *token, char **cause);
 bool launcher_running(const struct launcher *l, const char *machine_id);
-/* Asks every sandbox to stop (SIGTERM, then SIGKILL after grace_ms). */
+/*
+ * Asks every sandbox to stop: runs its stop command, else SIGTERMs it;
+ * SIGKILLs what still runs after grace_ms.
+ */
 void launcher_stop_all(struct launcher *l, unsigned grace_ms);
-size_t launcher_count(const struct launcher *l);
 void launcher_free(struct launcher *l);
 
 #endif

@@ -209,6 +209,7 @@ enum query {
 	Q_CREDITS_GET,
 	Q_CREDITS_SET,
 	Q_CREDITS_ADD,
+	Q_CREDITS_LIST,
 	Q_ENV_SET,
 	Q_ENV_UNSET,
 	Q_ENV_LIST,
@@ -279,6 +280,8 @@ static const char *const queries[Q_COUNT] = {
 		" updated = excluded.updated",
 	[Q_CREDITS_ADD] = "UPDATE credits SET seconds = max(seconds + ?2, 0),"
 		" updated = ?3 WHERE user = ?1",
+	[Q_CREDITS_LIST] = "SELECT user, seconds, updated FROM credits"
+		" ORDER BY user",
 	[Q_WORKSPACE_SYNC] = "UPDATE workspaces SET sync = ?2 WHERE id = ?1",
 	[Q_WORKSPACE_SYNCED] = "UPDATE workspaces SET synced_checkpoint = ?2,"
 		" synced_session = ?3, synced_at = ?4 WHERE id = ?1",
@@ -2250,4 +2253,45 @@ int store_transcript_last(struct store *s, const char *session,
 	*seq = e->last;
 	close(fd);
 	return 0;
+}
+
+int store_credits_list(struct store *s, struct store_credits **out,
+		       size_t *count)
+{
+	struct store_credits *cs = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	*out = NULL;
+	*count = 0;
+	err = db_query(s, Q_CREDITS_LIST, &st, "");
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			cs = xrealloc(cs, cap * sizeof(*cs));
+		}
+		cs[n].user = col_str(st, 0);
+		cs[n].seconds = sqlite3_column_int64(st, 1);
+		cs[n].updated = sqlite3_column_int64(st, 2);
+		n++;
+	}
+	db_done(st);
+	if (rc != SQLITE_DONE) {
+		store_credits_free(cs, n);
+		return db_errno(rc);
+	}
+	*out = cs;
+	*count = n;
+	return 0;
+}
+
+/* Frees a list from store_credits_list. */
+void store_credits_free(struct store_credits *cs, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(cs[i].user);
+	free(cs);
 }

@@ -162,6 +162,17 @@ int store_workspace_set_setup(struct store *s, const char *id,
 int store_credits_get(struct store *s, const char *user, int64_t *seconds);
 int store_credits_set(struct store *s, const char *user, int64_t seconds);
 int store_credits_add(struct store *s, const char *user, int64_t delta);
+/* One user's credits row. */
+struct store_credits {
+	char *user;
+	int64_t seconds;	/* left */
+	int64_t updated;	/* unix seconds of the last set or add */
+};
+/* Every user that has a row, by name; users not listed have no limit.
+ * Free with store_credits_free. */
+int store_credits_list(struct store *s, struct store_credits **out,
+		       size_t *count);
+void store_credits_free(struct store_credits *cs, size_t count);
 
 /* Records the checkpoint a sync uploaded, now. */
 int store_workspace_synced(struct store *s, const char *id,

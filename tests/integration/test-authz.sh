@@ -66,10 +66,14 @@ env.unset          ok            forbidden not_found     forbidden          forb
 env                forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 env.sealed         forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 workspace.sync     ok            forbidden not_found     forbidden          forbidden          unauthorized+closed forbidden
+workspace.setup    ok            forbidden not_found     forbidden          forbidden          unauthorized+closed forbidden
+machine.stop       forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 machines.list      machines      machines  machines      forbidden          forbidden          unauthorized+closed forbidden
 machines           forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 sessions.list      sessions      sessions  sessions      forbidden          forbidden          unauthorized+closed forbidden
 sessions           forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
+credits.get        credits       credits   credits       forbidden          forbidden          unauthorized+closed forbidden
+credits            forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.start      session       forbidden not_found     forbidden          forbidden          unauthorized+closed forbidden
 session            forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.status     session       session   not_found     forbidden          forbidden          unauthorized+closed forbidden
@@ -123,12 +127,16 @@ env.unset          - {"workspace":"@WS@","name":"API_TOKEN"}
 env                - {"vars":[]}
 env.sealed         - {"sealed":"AAAA"}
 workspace.sync     - {"workspace":"@WS@","on":false}
+workspace.setup    - {"workspace":"@WS@"}
+machine.stop       - {}
 session.sync       S {"on":false}
 session.synced     S {"checkpoint":"@CKPT@","pack_bytes":"0"}
 machines.list      - {}
 machines           - {"machines":[]}
 sessions.list      - {}
 sessions           - {"sessions":[]}
+credits.get        - {}
+credits            - {"limited":false}
 session.start      - {"machine":"@MID@","dir":"@DIR@","agent":"test"}
 session            S {"id":"@SID@","state":"running","machine":"laptop","kind":"local","seq":"0"}
 session.status     S {}
@@ -806,7 +814,7 @@ for s in nohello sbx bmach amach read bob; do
   from=$(cat "$T/logmark-$s-from") to=$(cat "$T/logmark-$s-to")
   sed -n "$((from + 1)),${to}p" "$T/relay.log" | grep -Ei -- "$REFUSAL" \
     >"$T/refusals-$s.txt" || true
-  refused=$(cut -f2 "$T/row-$s.txt" | grep -cv '^\(none\|pong\|welcome\|ok\|env\|machines\|sessions\|session\|attached\|pair.approved\)$' || true)
+  refused=$(cut -f2 "$T/row-$s.txt" | grep -cv '^\(none\|pong\|welcome\|ok\|env\|machines\|sessions\|credits\|session\|attached\|pair.approved\)$' || true)
   logged=$(wc -l <"$T/refusals-$s.txt")
   case $s in
     nohello) who= ;;
@@ -828,7 +836,7 @@ for s in nohello sbx bmach amach read bob; do
   fi
   log "$s: $refused refusals; $logged lines about refusals in the relay's log during its turn, $named of them say whose"
   [ "$logged" -ge "$refused" ] ||
-    problem "$s: $refused refusals, but only $logged lines about refusals in the relay's log during its turn (among those not logged: $(cut -f2,4 "$T/row-$s.txt" | grep -Ev '^(none|pong|welcome|ok|env|machines|sessions|session|attached|pair.approved)\s' | grep -v 'may not be sent by' | cut -c1-160 | sort -u | head -n 3 | tr '\n' ';' || true))"
+    problem "$s: $refused refusals, but only $logged lines about refusals in the relay's log during its turn (among those not logged: $(cut -f2,4 "$T/row-$s.txt" | grep -Ev '^(none|pong|welcome|ok|env|machines|sessions|credits|session|attached|pair.approved)\s' | grep -v 'may not be sent by' | cut -c1-160 | sort -u | head -n 3 | tr '\n' ';' || true))"
   [ "$named" -ge "$logged" ] ||
     problem "$s: $((logged - named)) of the $logged log lines about its refusals do not say whose they were (user $who), e.g. '$(head -n 1 "$T/refusals-$s.txt" | cut -c1-200)'"
 done

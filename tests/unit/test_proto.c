@@ -62,6 +62,9 @@ static const struct sample samples[] = {
 	{ "env.sealed", R, false, "{\"sealed\":\"x\"}", { "sealed" } },
 	{ "workspace.sync", C, false, "{\"workspace\":\"w\",\"on\":true}",
 	  { "workspace", "on" } },
+	{ "machine.stop", R, false, "{}", { NULL } },
+	{ "workspace.setup", C, false,
+	  "{\"workspace\":\"w\",\"script\":\"echo hi\"}", { "workspace" } },
 	{ "session.sync", R, true, "{\"on\":true,\"have\":[]}", { "on" } },
 	{ "session.synced", M, true,
 	  "{\"checkpoint\":\"" OID "\",\"pack_bytes\":\"10\","
@@ -81,6 +84,9 @@ static const struct sample samples[] = {
 	  { "machines" } },
 	{ "sessions.list", C, false, "{}", { NULL } },
 	{ "sessions", R, false, "{\"sessions\":[]}", { "sessions" } },
+	{ "credits.get", C, false, "{}", { NULL } },
+	{ "credits", R, false, "{\"limited\":true,\"seconds\":\"3720\"}",
+	  { "limited" } },
 	{ "session.start", C, false,
 	  "{\"machine\":\"laptop\",\"dir\":\"/src/app\",\"agent\":\"shell\","
 	  "\"cols\":80,\"rows\":24}",

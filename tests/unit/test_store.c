@@ -476,6 +476,31 @@ static void test_credits(void **state)
 	assert_int_equal(store_credits_set(f->s, "bad user", 1), -EINVAL);
 }
 
+/* The list holds exactly the users with a row, by name, as they stand. */
+static void test_credits_list(void **state)
+{
+	struct fixture *f = *state;
+	struct store_credits *cs = NULL;
+	size_t n = 9;
+
+	assert_int_equal(store_credits_list(f->s, &cs, &n), 0);
+	assert_int_equal(n, 0);
+	store_credits_free(cs, n);
+
+	assert_int_equal(store_credits_set(f->s, "zed", 5), 0);
+	assert_int_equal(store_credits_set(f->s, "ann", 100), 0);
+	assert_int_equal(store_credits_add(f->s, "ann", -40), 0);
+	assert_int_equal(store_credits_add(f->s, "bob", -1), -ENOENT);
+	assert_int_equal(store_credits_list(f->s, &cs, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(cs[0].user, "ann");
+	assert_int_equal(cs[0].seconds, 60);
+	assert_true(cs[0].updated > 0);
+	assert_string_equal(cs[1].user, "zed");
+	assert_int_equal(cs[1].seconds, 5);
+	store_credits_free(cs, n);
+}
+
 /* A workspace's setup script is kept, replaced and cleared. */
 static void test_workspace_setup(void **state)
 {
@@ -1374,6 +1399,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_list_revoke, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_credits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credits_list, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_workspace_setup, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup,

@@ -559,6 +559,26 @@ static void test_now_ms(void **state)
 	assert_in_range(end - start, 120, 10000);
 }
 
+/* Lengths of time read the way people say them, at each unit's edge. */
+static void test_duration_format(void **state)
+{
+	static const struct {
+		int64_t seconds;
+		const char *want;
+	} cases[] = {
+		{ -5, "0 s" }, { 0, "0 s" }, { 59, "59 s" }, { 60, "1 min" },
+		{ 61, "1 min 1 s" }, { 3599, "59 min 59 s" },
+		{ 3600, "1 h" }, { 3720, "1 h 2 min" }, { 3779, "1 h 2 min" },
+		{ 90000, "25 h" },
+	};
+	char buf[32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		assert_string_equal(duration_format(cases[i].seconds, buf,
+						    sizeof(buf)),
+				    cases[i].want);
+}
+
 #define FS_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -585,6 +605,7 @@ int main(void)
 		FS_TEST(test_rm_rf),
 		FS_TEST(test_rm_rf_single),
 		cmocka_unit_test(test_now_ms),
+		cmocka_unit_test(test_duration_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
