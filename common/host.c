@@ -866,7 +866,13 @@ static void sync_answered(struct hsession *s, const struct proto_msg *m)
 	struct sync *y = s->sync;
 
 	if (!strcmp(m->type, "ok")) {
+		cJSON *rec = record_get(s->host, s->id, true);
+
 		cJSON_AddItemToArray(y->haves, cJSON_CreateString(y->pending));
+		/* If the relay moves the session on from this upload while we
+		 * are away, a move back finds the worktree as it left. */
+		record_set(rec, "synced", y->pending);
+		records_save(s->host);
 	} else {
 		log_warn("host", "session %s: the relay did not keep the "
 			 "sync: %s", s->id, proto_str(m->body, "message"));
@@ -1200,11 +1206,12 @@ static void resume_objects_ready(struct hsession *s)
 	struct checkpoint_info info = { 0 };
 	cJSON *rec = record_get(h, s->id, false);
 	const char *left = rec ? proto_str(rec, "left") : NULL;
+	const char *synced = rec ? proto_str(rec, "synced") : NULL;
 	const struct agent_profile *local;
 	char *cause = NULL, *aside_dir = NULL;
 	char **paths = NULL;
 	size_t npaths = 0;
-	git_oid want, left_oid;
+	git_oid want, left_oid, synced_oid;
 	int same = 0;
 
 	git_oid_fromstr(&want, r->checkpoint);
@@ -1239,6 +1246,11 @@ static void resume_objects_ready(struct hsession *s)
 		if (checkpoint_matches(r->repo, &left_oid, &same, &cause) < 0)
 			goto fail;
 	}
+	/* It left from a sync while this machine was away (offline move). */
+	if (!same && synced && git_oid_fromstr(&synced_oid, synced) == 0 &&
+	    odb_has(r->repo, synced) &&
+	    checkpoint_matches(r->repo, &synced_oid, &same, &cause) < 0)
+		goto fail;
 	if (!same && checkpoint_matches(r->repo, &want, &same, &cause) < 0)
 		goto fail;
 	if (!same) {
@@ -1346,6 +1358,7 @@ static void resume_started(struct hsession *s)
 	record_set(rec, "worktree", s->worktree);
 	record_set(rec, "agent", r->agent);
 	record_set(rec, "left", NULL);
+	record_set(rec, "synced", NULL);
 	record_set_profile(rec, s->profile);
 	record_add_checkpoint(rec, r->checkpoint);
 	records_save(h);

@@ -8,6 +8,10 @@
 # the laptop's worktree holds exactly the sandbox's state. Exits non-zero
 # if anything differs; leaves no process running.
 #
+# With --laptop-offline, the workspace syncs and the laptop daemon is
+# stopped before the move: the sandbox resumes from the last upload, and
+# the daemon comes back before the move home.
+#
 # Needs BATON_BIN (the build folder; scripts/demo.sh sets it) and openssl.
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
@@ -15,6 +19,15 @@ src=$(cd "$here/.." && pwd)
 source "$src/tests/integration/lib.sh"
 
 step() { printf '\n== %s\n' "$*"; }
+
+OFFLINE=
+case ${1:-} in
+  --laptop-offline) OFFLINE=1 ;;
+  "") ;;
+  *) fail "main-job.sh: unknown option $1 (only --laptop-offline)" ;;
+esac
+# synced: the session's workspace has an upload.
+synced() { baton --json status "$SID" | grep -q '"synced_checkpoint"'; }
 
 command -v openssl >/dev/null ||
   fail "the openssl tool is missing: apt-get install openssl" \
@@ -93,6 +106,20 @@ wait_output "$SID" "> "
 baton send "$SID" "remember the plan was made on the laptop"
 wait_output "$SID" "noted: the plan was made on the laptop"
 
+if [ -n "$OFFLINE" ]; then
+  step "sync on, then the laptop daemon stops (the laptop went to sleep)"
+  baton sync on "$(json_field "$(baton --json status "$SID")" workspace)"
+  wait_for 60 "the first upload" synced
+  baton status "$SID" | grep '^sync'
+  kill -TERM "$LOCAL_PID_laptop"
+  wait "$LOCAL_PID_laptop" || fail "baton-local did not stop cleanly"
+  wait_for 60 "the relay to see the laptop offline" \
+    sh -c "! BATON_RELAY=$RELAY_URL BATON_TOKEN=$CLIENT_TOKEN \
+      $CLIENT_BIN --json machines | tr -d '\n\t ' |
+      grep -q '\"name\":\"laptop\"[^}]*\"online\":true'"
+  baton machines
+fi
+
 step "move to a sandbox"
 baton move "$SID" --to sandbox --wait
 status=$(baton --json status "$SID")
@@ -115,6 +142,13 @@ baton send "$SID" "edit sandbox-notes.txt written in the sandbox"
 wait_output "$SID" "edited sandbox-notes.txt"
 [ -f "$SBX/sandbox-notes.txt" ] || fail "the agent's edit is missing"
 in_sandbox=$(fingerprint "$SBX")
+
+if [ -n "$OFFLINE" ]; then
+  step "the laptop wakes up: its daemon starts again"
+  start_local laptop ""
+  wait_for 60 "the laptop to register again" machine_online laptop
+  baton machines
+fi
 
 step "move back to the laptop"
 baton move "$SID" --to laptop --wait
