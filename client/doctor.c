@@ -86,6 +86,7 @@ struct doctor {
 	char *dir;		/* the folder asked about */
 	char *workdir;		/* its worktree's top, or NULL: none */
 	char *remote;		/* the origin URL, or NULL */
+	char *key;		/* its workspace key: no user or password */
 	char *remote_shown;	/* the URL without user info */
 	char *ws_word;		/* the URL as a shell word, for fixes */
 	char *home;		/* $HOME without a final '/', or NULL */
@@ -233,6 +234,7 @@ static void check_remote(struct doctor *d, git_repository *repo)
 	const char *auth, *at, *end;
 
 	d->remote = workspace_remote(repo);
+	d->key = d->remote ? workspace_url_public(d->remote) : NULL;
 	if (d->remote == NULL) {
 		it = item_add(d, V_FAIL, "repository", "%s is a git repository "
 			      "without a remote (origin): the sandbox cannot "
@@ -245,14 +247,14 @@ static void check_remote(struct doctor *d, git_repository *repo)
 	auth = auth ? auth + 3 : NULL;
 	end = auth ? auth + strcspn(auth, "/?#") : NULL;
 	at = auth ? memchr(auth, '@', (size_t)(end - auth)) : NULL;
-	if (at) {
+	/* The fixes name the workspace by its key, which never holds the
+	 * user or password a URL may carry. */
+	d->ws_word = shell_word(d->key);
+	if (at)
 		d->remote_shown = xasprintf("%.*s***%s", (int)(auth -
 					    d->remote), d->remote, at);
-		d->ws_word = xstrdup("\"$(git remote get-url origin)\"");
-	} else {
+	else
 		d->remote_shown = xstrdup(d->remote);
-		d->ws_word = shell_word(d->remote);
-	}
 	item_add(d, V_OK, "repository", "%s is a git repository with remote "
 		 "origin %s", d->workdir, d->remote_shown);
 }
@@ -831,6 +833,7 @@ void doctor_free(struct doctor *d)
 	free(d->dir);
 	free(d->workdir);
 	free(d->remote);
+	free(d->key);
 	free(d->remote_shown);
 	free(d->ws_word);
 	free(d->home);
@@ -840,7 +843,7 @@ void doctor_free(struct doctor *d)
 /* The workspace key is the remote's URL, as the laptop daemon says. */
 const char *doctor_workspace(const struct doctor *d)
 {
-	return d->remote;
+	return d->key;
 }
 
 /* Keeps the names of the workspace's variables (an answer may repeat). */

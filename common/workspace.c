@@ -27,15 +27,37 @@ char *workspace_remote(git_repository *repo)
 	return remote;
 }
 
+char *workspace_url_public(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *host, *at;
+
+	/* Only http(s) carries secrets there; ssh's user is just a name. */
+	if (scheme == NULL || (strncmp(url, "https://", 8) &&
+			       strncmp(url, "http://", 7)))
+		return xstrdup(url);
+	host = scheme + 3;
+	at = strchr(host, '@');
+	if (at == NULL || at > host + strcspn(host, "/"))
+		return xstrdup(url);
+	return xasprintf("%.*s%s", (int)(host - url), url, at + 1);
+}
+
 /* The origin URL, or an id of this repository on this machine. */
 char *workspace_key(git_repository *repo, const char *machine,
 		    char **remote)
 {
 	unsigned char hash[16];
 	char hex[33];
-	char *seed;
+	char *seed, *raw;
 
-	*remote = workspace_remote(repo);
+	/* Credentials in the URL stay on this laptop: the key is logged and
+	 * stored, and the sandbox gets its own through the environment. */
+	raw = workspace_remote(repo);
+	*remote = raw ? workspace_url_public(raw) : NULL;
+	if (raw)
+		sodium_memzero(raw, strlen(raw));
+	free(raw);
 	if (*remote)
 		return xstrdup(*remote);
 	seed = xasprintf("%s\n%s", machine, git_repository_commondir(repo));

@@ -11,6 +11,9 @@
 
 /* The URL of the origin remote (caller frees), or NULL when it has none. */
 char *workspace_remote(git_repository *repo);
+/* An http(s) URL without its user and password (https://user:pass@host/
+ * ..., where a token hides); other URLs unchanged. Caller frees. */
+char *workspace_url_public(const char *url);
 
 /*
  * The workspace key of repo on the machine named machine (caller frees):

@@ -278,8 +278,10 @@ doctor --dir "$NR"
 rc 1 "a missing required variable"
 says ok "$NR is a git repository with remote origin" \
   "https://***@git.example.invalid/acme/nr.git"
-says fix: 'printf %s VALUE | baton env set "$(git remote get-url origin)"' \
-  "X_TOKEN (once a session has started here)"
+# The workspace key leaves the user and password out of the URL.
+says fix: 'printf %s VALUE | baton env set' \
+  "https://git.example.invalid/acme/nr.git X_TOKEN (once a session has" \
+  "started here)"
 no_line "ghp_doctortoken" "the token in the remote URL"
 ! grep -F ghp_doctortoken "$T/doctor.log" >/dev/null ||
   fail "the token in the remote URL is on stderr"
