@@ -138,7 +138,7 @@ struct host {
 static void session_free(struct hsession *s);
 static void sync_stop(struct hsession *s);
 static void send_pack(struct host *h, const char *session, uint64_t epoch,
-		      const struct buf *pack);
+		      uint16_t flags, const struct buf *pack);
 static void resume_fail(struct hsession *s, const char *why);
 static void resume_objects_ready(struct hsession *s);
 
@@ -730,7 +730,7 @@ static void sync_upload(struct sync *y, uint64_t signature)
 	y->signature = signature;
 	y->last_ms = t0;
 	git_oid_tostr(y->pending, sizeof(y->pending), &id);
-	send_pack(h, s->id, s->epoch, &pack);
+	send_pack(h, s->id, s->epoch, PROTO_BIN_SYNC, &pack);
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "checkpoint", y->pending);
 	proto_add_u64(body, "pack_bytes", pack.len);
@@ -920,7 +920,7 @@ static void suspend_abort(struct hsession *s, const char *why)
 }
 
 static void send_pack(struct host *h, const char *session, uint64_t epoch,
-		      const struct buf *pack)
+		      uint16_t flags, const struct buf *pack)
 {
 	struct proto_bin hdr = { .kind = PROTO_BIN_PACK };
 	size_t off = 0;
@@ -931,7 +931,7 @@ static void send_pack(struct host *h, const char *session, uint64_t epoch,
 		size_t n = pack->len - off > PROTO_CHUNK ? PROTO_CHUNK
 							 : pack->len - off;
 
-		hdr.flags = off + n == pack->len ? PROTO_BIN_LAST : 0;
+		hdr.flags = flags | (off + n == pack->len ? PROTO_BIN_LAST : 0);
 		link_send_binary(h->link, &hdr, pack->data + off, n);
 		hdr.seq++;
 		off += n;
@@ -982,7 +982,7 @@ static void suspend_finish(struct hsession *s)
 	/* Every output chunk goes before the checkpoint's report, so the
 	 * relay has the whole transcript when it fences. */
 	pump(h, true);
-	send_pack(h, s->id, s->epoch, &pack);
+	send_pack(h, s->id, s->epoch, 0, &pack);
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "checkpoint", hex);
 	proto_add_u64(body, "seq", s->seq);

@@ -90,6 +90,7 @@ enum proto_bin_kind {
 	PROTO_BIN_PACK = 3,	/* pack data: seq = chunk number from 0 */
 };
 #define PROTO_BIN_LAST 0x0001	/* flags: last chunk of a pack */
+#define PROTO_BIN_SYNC 0x0002	/* flags: a pack of a sync, not a move */
 #define PROTO_BIN_HEADER 32
 
 struct proto_bin {

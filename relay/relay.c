@@ -1979,8 +1979,11 @@ static void machine_pack(struct relay *r, struct conn *c,
 	struct move *mv = s->move;
 	char *cause = NULL;
 
-	if (mv == NULL && !strcmp(s->rec.machine, c->machine_id)) {
-		sync_pack(r, s, b);
+	/* A sync's frames are told apart by their flag: one still on the
+	 * wire when a move starts is dropped, not taken for the move's. */
+	if (b->flags & PROTO_BIN_SYNC) {
+		if (mv == NULL && !strcmp(s->rec.machine, c->machine_id))
+			sync_pack(r, s, b);
 		return;
 	}
 	if (mv == NULL || mv->phase != MOVE_SUSPENDING ||
