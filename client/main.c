@@ -63,6 +63,9 @@ enum {
 	O_FOLLOW = 1 << 6,
 	O_TO = 1 << 7,
 	O_WAIT = 1 << 8,
+	O_SANDBOX = 1 << 9,
+	O_GIT = 1 << 10,
+	O_REF = 1 << 11,
 };
 
 struct client;
@@ -99,6 +102,9 @@ struct client {
 	bool follow;
 	const char *to;
 	bool wait;
+	bool sandbox;		/* start: on the sandbox, from --git */
+	const char *git;	/* start: the repository to clone */
+	const char *ref;	/* start: its branch, tag or commit */
 	struct buf text;	/* send: TEXT and Enter; env set: the value */
 	const char *verb;	/* pair, env: approve, set, unset, list */
 	const char *word1;	/* pair: CODE; env: WORKSPACE */
@@ -164,6 +170,10 @@ static void usage(FILE *f)
 "                        PATH is joined to this shell's current directory\n"
 "                        (not resolved on this machine); the size\n"
 "                        defaults to this terminal's, else 120x40\n"
+"  start --sandbox --git URL [--ref REF] [--agent PROFILE]\n"
+"                        start a session with no laptop: the workspace's\n"
+"                        sandbox clones URL at REF with GIT_USERNAME and\n"
+"                        GIT_PASSWORD from its remote environment\n"
 "  status SID            show one session\n"
 "  send SID TEXT...      type TEXT (words joined by spaces) and Enter\n"
 "  tail SID [--from SEQ] [--follow]\n"
@@ -623,7 +633,13 @@ static void start_request(struct client *c)
 
 	terminal_size(&cols, &rows);
 	cJSON_AddStringToObject(body, "machine", c->machine);
-	cJSON_AddStringToObject(body, "dir", c->dir);
+	if (c->git) {
+		cJSON_AddStringToObject(body, "git", c->git);
+		if (c->ref)
+			cJSON_AddStringToObject(body, "ref", c->ref);
+	} else {
+		cJSON_AddStringToObject(body, "dir", c->dir);
+	}
 	if (c->agent)
 		cJSON_AddStringToObject(body, "agent", c->agent);
 	cJSON_AddNumberToObject(body, "cols", c->cols ? c->cols : cols);
@@ -1240,7 +1256,8 @@ static const struct command commands[] = {
 	{ "machines", 0, 0, machines_request, machines_reply },
 	{ "sessions", 0, 0, sessions_request, sessions_reply },
 	{ "credits", 0, 0, credits_request, credits_reply },
-	{ "start", O_MACHINE | O_DIR | O_AGENT | O_COLS | O_ROWS, 0,
+	{ "start", O_MACHINE | O_DIR | O_AGENT | O_COLS | O_ROWS | O_SANDBOX |
+	  O_GIT | O_REF, 0,
 	  start_request, start_reply },
 	{ "status", 0, 1, status_request, status_reply },
 	{ "send", 0, 2, send_request, send_reply },
@@ -1542,7 +1559,8 @@ static const struct {
 	{ "--agent", O_AGENT, true }, { "--cols", O_COLS, true },
 	{ "--rows", O_ROWS, true }, { "--from", O_FROM, true },
 	{ "--follow", O_FOLLOW, false }, { "--to", O_TO, true },
-	{ "--wait", O_WAIT, false },
+	{ "--wait", O_WAIT, false }, { "--sandbox", O_SANDBOX, false },
+	{ "--git", O_GIT, true }, { "--ref", O_REF, true },
 };
 
 /* Stores one command option's value; 0, or a usage error's exit code. */
@@ -1580,6 +1598,15 @@ static int command_opt(struct client *c, unsigned bit, const char *value)
 		break;
 	case O_WAIT:
 		c->wait = true;
+		break;
+	case O_SANDBOX:
+		c->sandbox = true;
+		break;
+	case O_GIT:
+		c->git = value;
+		break;
+	case O_REF:
+		c->ref = value;
 		break;
 	}
 	return 0;
@@ -1797,10 +1824,21 @@ static int command_check(struct client *c, char **pos, int npos)
 	if (cmd->args >= 1 && (r = parse_sid(c, pos[0])) != 0)
 		return r;
 
+	if (!strcmp(cmd->name, "start") && (c->sandbox || c->git)) {
+		if (!c->sandbox || c->git == NULL || c->machine || c->dir)
+			return usage_error("a session with no laptop starts "
+					   "with --sandbox --git URL [--ref "
+					   "REF] (and no --machine or --dir)");
+		c->machine = "sandbox";
+		return 0;
+	}
 	if (!strcmp(cmd->name, "start")) {
+		if (c->ref)
+			return usage_error("--ref goes with --sandbox --git "
+					   "URL");
 		if (c->machine == NULL || c->dir == NULL)
 			return usage_error("start needs --machine NAME and "
-					   "--dir PATH");
+					   "--dir PATH, or --sandbox --git URL");
 		return absolute_dir(c);
 	}
 	if (!strcmp(cmd->name, "move") && c->to == NULL)
@@ -1969,8 +2007,9 @@ static int parse_args(struct client *c, int argc, char **argv)
 		goto out;
 	}
 	if (c->timeout_s < 0)
-		c->timeout_s = c->follow ? 0 : c->wait ? MOVE_WAIT_TIMEOUT
-						       : DEFAULT_TIMEOUT;
+		c->timeout_s = c->follow ? 0
+			     : c->wait || c->sandbox ? MOVE_WAIT_TIMEOUT
+			     : DEFAULT_TIMEOUT;
 	r = -1;
 out:
 	free(rest);

@@ -595,6 +595,251 @@ out:
 	free(remote);
 }
 
+/* ---- cloud starts: clone, set up, start ---- */
+
+/* A remote environment variable's value, or NULL. */
+static const char *env_value(const struct host *h, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < h->env_count; i++)
+		if (!strncmp(h->env[i], name, n) && h->env[i][n] == '=')
+			return h->env[i] + n + 1;
+	return NULL;
+}
+
+/* What a clone's credential callback needs: one try, then give up. */
+struct clone_auth {
+	const struct host *host;
+	bool asked;		/* the server wanted a login */
+	int tries;		/* logins given */
+};
+
+/* libgit2 asks for credentials: GIT_USERNAME and GIT_PASSWORD from the
+ * workspace's remote environment, once. */
+static int clone_credentials(git_credential **out, const char *url,
+			     const char *user_from_url, unsigned int allowed,
+			     void *payload)
+{
+	struct clone_auth *a = payload;
+	const char *user = env_value(a->host, "GIT_USERNAME");
+	const char *password = env_value(a->host, "GIT_PASSWORD");
+
+	a->asked = true;
+	if (password == NULL || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+		return GIT_EAUTH;
+	if (a->tries++ > 0)
+		return GIT_EAUTH;	/* they were refused once */
+	return git_credential_userpass_plaintext_new(
+		out, user ? user : (user_from_url ? user_from_url : "git"),
+		password);
+}
+
+/*
+ * Puts the worktree on REF: a branch of the remote (made local, tracking
+ * it), else a tag or commit (detached).
+ */
+static int clone_checkout(git_repository *repo, const char *ref,
+			  char **cause)
+{
+	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
+	git_reference *remote_ref = NULL, *branch = NULL;
+	git_object *target = NULL;
+	char *name = xasprintf("refs/remotes/origin/%s", ref);
+	int e;
+
+	co.checkout_strategy = GIT_CHECKOUT_SAFE;
+	if (git_branch_lookup(&branch, repo, ref, GIT_BRANCH_LOCAL) == 0 &&
+	    git_branch_is_head(branch) == 1) {
+		e = 0;	/* the clone is on it already */
+	} else if (git_reference_lookup(&remote_ref, repo, name) == 0) {
+		git_reference_free(branch);
+		branch = NULL;
+		e = git_reference_peel(&target, remote_ref, GIT_OBJECT_COMMIT);
+		if (e == 0)
+			e = git_branch_create(&branch, repo, ref,
+					      (git_commit *)target, 1);
+		if (e == 0)
+			e = git_branch_set_upstream(branch, name + 13);
+		if (e == 0)
+			e = git_checkout_tree(repo, target, &co);
+		if (e == 0)
+			e = git_repository_set_head(repo,
+						    git_reference_name(branch));
+	} else {
+		e = git_revparse_single(&target, repo, ref);
+		if (e == 0)
+			e = git_checkout_tree(repo, target, &co);
+		if (e == 0)
+			e = git_repository_set_head_detached(
+				repo, git_object_id(target));
+	}
+	if (e < 0)
+		*cause = xasprintf("the repository has no branch, tag or "
+				   "commit \"%s\": %s", ref, git_error_last()
+				   ? git_error_last()->message : "unknown");
+	git_reference_free(branch);
+	git_reference_free(remote_ref);
+	git_object_free(target);
+	free(name);
+	return e < 0 ? -EINVAL : 0;
+}
+
+/* The setup after a clone is done: start the agent and report it. */
+static void clone_setup_done(struct host *h, void *ctx, int status,
+			     const char *why)
+{
+	struct hsession *s = ctx;
+	struct resume *r = s->resume;
+	char *cause = NULL;
+	cJSON *body, *rec;
+
+	if (status != 0) {
+		send_error(h, NULL, s->id, PROTO_E_FAILED,
+			   why ? why : "the setup script failed");
+		session_free(s);
+		return;
+	}
+	if (agent_start(s, s->profile->start, 0, 0, &cause) < 0) {
+		send_error(h, NULL, s->id, PROTO_E_FAILED, cause);
+		free(cause);
+		session_free(s);
+		return;
+	}
+	rec = record_get(h, s->id, true);
+	record_set(rec, "worktree", s->worktree);
+	record_set(rec, "agent", r->agent);
+	record_set_profile(rec, s->profile);
+	records_save(h);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "worktree", s->worktree);
+	cJSON_AddStringToObject(body, "workspace", r->remote);
+	cJSON_AddStringToObject(body, "remote", r->remote);
+	cJSON_AddItemToObject(body, "profile",
+			      agent_profile_to_json(s->profile));
+	send_msg(h, "session.spawned", NULL, s->id, body);
+	resume_free(s->resume);
+	s->resume = NULL;
+}
+
+/*
+ * session.clone: a session with no laptop. Clones the repository with the
+ * workspace's git credentials into a new folder, checks out the ref, lets
+ * later pushes use the same credentials (a helper that reads them from
+ * the agent's environment: nothing is written to disk), runs the setup,
+ * then starts the agent.
+ */
+static void handle_clone(struct host *h, const struct proto_msg *m)
+{
+	const char *url = proto_str(m->body, "git");
+	const char *ref = proto_str(m->body, "ref");
+	const struct agent_profile *profile;
+	git_clone_options co = GIT_CLONE_OPTIONS_INIT;
+	struct clone_auth auth = { h, false, 0 };
+	git_repository *repo = NULL;
+	git_config *cfg = NULL;
+	struct hsession *s;
+	struct stat st;
+	char *cause = NULL, *dir = NULL;
+	int64_t timeout = 0;
+	cJSON *pj;
+
+	if (session_find(h, m->session) || h->ops.place == NULL) {
+		send_error(h, m->id, m->session, PROTO_E_CONFLICT,
+			   "this machine cannot take that session");
+		return;
+	}
+	profile = agent_profile_find(h->profiles, proto_str(m->body, "agent"));
+	if (profile == NULL) {
+		cause = xasprintf("no agent profile \"%s\" here; a sandbox "
+				  "has shell, claude and codex",
+				  proto_str(m->body, "agent"));
+		goto fail;
+	}
+	dir = h->ops.place(h, m->session, url, &cause);
+	if (dir == NULL)
+		goto fail;
+	if (stat(dir, &st) == 0) {
+		/* another session of the workspace has that folder */
+		char *own = xasprintf("%s-%.8s", dir, m->session);
+
+		free(dir);
+		dir = own;
+	}
+	if (stat(dir, &st) == 0) {
+		cause = xasprintf("%s exists already; stop the session there "
+				  "first", dir);
+		goto fail;
+	}
+	co.fetch_opts.callbacks.credentials = clone_credentials;
+	co.fetch_opts.callbacks.payload = &auth;
+	co.checkout_opts.checkout_strategy = GIT_CHECKOUT_SAFE;
+	log_info("host", "session %s: cloning %s into %s", m->session, url,
+		 dir);
+	if (git_clone(&repo, url, dir, &co) < 0) {
+		const git_error *ge = git_error_last();
+
+		/* After a refused login libgit2's last error is not about
+		 * it: say what happened in our words. */
+		if (auth.tries)
+			cause = xasprintf("cannot clone %s: the server refused "
+					  "the login; check GIT_USERNAME and "
+					  "GIT_PASSWORD (baton env set)", url);
+		else if (auth.asked)
+			cause = xasprintf("cannot clone %s: it needs a login; "
+					  "set GIT_USERNAME and GIT_PASSWORD "
+					  "with baton env set", url);
+		else
+			cause = xasprintf("cannot clone %s: %s", url,
+					  ge ? ge->message : "unknown error");
+		rm_rf(dir);
+		goto fail;
+	}
+	if (ref && clone_checkout(repo, ref, &cause) < 0) {
+		rm_rf(dir);
+		goto fail;
+	}
+	if (git_repository_config(&cfg, repo) == 0)
+		git_config_set_string(cfg, "credential.helper",
+				      "!f() { test \"$1\" = get || exit 0; "
+				      "echo \"username=${GIT_USERNAME:-git}\"; "
+				      "echo \"password=$GIT_PASSWORD\"; }; f");
+	git_config_free(cfg);
+
+	s = session_new(h, m->session);
+	s->worktree = dir;
+	dir = NULL;
+	proto_u64(m->body, "epoch", &s->epoch);
+	pj = agent_profile_to_json(profile);
+	agent_profile_from_json(pj, &s->profile, &cause);
+	cJSON_Delete(pj);
+	s->resume = xcalloc(1, sizeof(*s->resume));
+	s->resume->agent = xstrdup(proto_str(m->body, "agent"));
+	s->resume->remote = xstrdup(url);
+	if (proto_int(m->body, "setup_timeout", &timeout) == 0 &&
+	    timeout > 0 && timeout < 86400 * 7)
+		s->resume->setup_timeout_s = (unsigned)timeout;
+	if (proto_str(m->body, "setup"))
+		s->resume->setup = xstrdup(proto_str(m->body, "setup"));
+	if (h->ops.after_restore) {
+		struct host_setup setup = { s->resume->setup,
+					    s->resume->setup_timeout_s };
+
+		h->ops.after_restore(h, s->worktree, &setup, clone_setup_done,
+				     s);
+	} else {
+		clone_setup_done(h, s, 0, NULL);
+	}
+	git_repository_free(repo);
+	return;
+fail:
+	log_warn("host", "session %s: cannot start: %s", m->session, cause);
+	send_error(h, m->id, m->session, PROTO_E_FAILED, cause);
+	git_repository_free(repo);
+	free(cause);
+	free(dir);
+}
+
 /* ---- suspend: stop, checkpoint, upload ---- */
 
 static char **state_paths(struct hsession *s, const char *worktree)
@@ -1694,6 +1939,8 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 			resume_fail(s, proto_str(m.body, "message"));
 	} else if (!strcmp(m.type, "session.spawn")) {
 		handle_spawn(h, &m);
+	} else if (!strcmp(m.type, "session.clone")) {
+		handle_clone(h, &m);
 	} else if (!strcmp(m.type, "session.resume")) {
 		handle_resume(h, &m);
 	} else if (!strcmp(m.type, "session.restart")) {

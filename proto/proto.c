@@ -106,8 +106,15 @@ static const struct msg_type types[] = {
 	{ "credits", R, false, { { "limited", F_BOOL },
 		{ "seconds", F_U64, OPT } } },
 	{ "session.start", C, false, {
-		{ "machine", F_STR }, { "dir", F_STR },
+		{ "machine", F_STR }, { "dir", F_STR, OPT },
 		{ "agent", F_STR, OPT }, { "cols", F_INT, OPT },
+		{ "rows", F_INT, OPT }, { "git", F_STR, OPT },
+		{ "ref", F_STR, OPT } } },
+	{ "session.clone", R, true, {
+		{ "git", F_STR }, { "ref", F_STR, OPT },
+		{ "agent", F_STR }, { "epoch", F_U64 },
+		{ "workspace", F_STR }, { "setup", F_STR, OPT },
+		{ "setup_timeout", F_INT, OPT }, { "cols", F_INT, OPT },
 		{ "rows", F_INT, OPT } } },
 	{ "session", R, true, {
 		{ "id", F_UUID }, { "state", F_STR }, { "machine", F_STR },

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "secrets.h"
 #include "util.h"
+#include "workspace.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -188,8 +189,24 @@ static char *env_workspace(struct relay *r, struct conn *c,
 			   const struct proto_msg *m)
 {
 	const char *name = proto_str(m->body, "workspace");
-	char *id = NULL;
+	char *id = NULL, *plain;
 
+	/* Setting a variable for a repository not used yet makes its
+	 * workspace: a cloud-only start needs its git credentials first. */
+	if (!strcmp(m->type, "env.set") && strstr(name, "://") &&
+	    store_workspace_find(r->store, c->user, name, &id, NULL) < 0) {
+		plain = workspace_url_public(name);
+		if (strcmp(plain, name))
+			conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE,
+					"the workspace's URL holds a user or "
+					"password; give the plain URL");
+		else if (store_workspace_ensure(r->store, c->user, name,
+						&id) < 0)
+			conn_send_error(c, m->id, NULL, PROTO_E_FAILED, "the "
+					"relay cannot record the workspace");
+		free(plain);
+		return id;
+	}
 	if (store_workspace_find(r->store, c->user, name, &id, NULL) < 0)
 		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND,
 				"no workspace of yours has that name or id; "

@@ -13,6 +13,7 @@
 #include "crash.h"
 #include "log.h"
 #include "secrets.h"
+#include "workspace.h"
 #include "util.h"
 
 #include <errno.h>
@@ -78,6 +79,8 @@ struct rsession {
 	git_repository *sync_objects;	/* the object store it goes into */
 	uint64_t sync_bytes;
 	struct scrub *scrub;	/* the workspace's env values, or NULL */
+	cJSON *clone;		/* a cloud start waiting for its sandbox */
+	uint64_t clone_ms;	/* loop time that sandbox was started */
 	unsigned scrub_generation;	/* r->env_generation it was made at */
 	bool scrub_made;
 	struct rsession *next;
@@ -86,6 +89,12 @@ struct rsession {
 static void move_resume(struct relay *r, struct rsession *s);
 static void move_recover(struct relay *r, struct rsession *s);
 static void sync_offer(struct relay *r, struct rsession *s);
+static void clone_send(struct relay *r, struct rsession *s);
+static int sandbox_launch(struct relay *r, const char *user,
+			  const char *workspace, char **cause);
+static void reply_start(struct relay *r, struct rsession *s, const char *code,
+			const char *message);
+static void add_setup(struct relay *r, struct rsession *s, cJSON *body);
 static void move_fail(struct relay *r, struct rsession *s, const char *why);
 static void send_ack(struct conn *c, struct rsession *s);
 
@@ -168,6 +177,7 @@ void relay_sessions_free(struct relay *r)
 		free(s->stop_request);
 		held_free(s);
 		sync_drop(s);
+		cJSON_Delete(s->clone);
 		scrub_free(s->scrub);
 		free(s);
 	}
@@ -480,9 +490,13 @@ void relay_admit(struct relay *r, struct conn *c, const char *hello_id,
 			    !strcmp(s->move->target, c->machine_id))
 				move_resume(r, s);
 		recover_sessions(r, c, held);
-		for (struct rsession *s = r->sessions; s; s = s->next)
-			if (!strcmp(s->rec.machine, c->machine_id))
-				sync_offer(r, s);
+		for (struct rsession *s = r->sessions; s; s = s->next) {
+			if (strcmp(s->rec.machine, c->machine_id))
+				continue;
+			if (s->clone)
+				clone_send(r, s);
+			sync_offer(r, s);
+		}
 	}
 }
 
@@ -598,6 +612,104 @@ static bool machine_full(struct relay *r, struct conn *c,
 	return true;
 }
 
+/*
+ * A session with no laptop: the workspace's sandbox clones the repository
+ * at the ref, with git credentials from the remote environment, and
+ * starts the agent there (baton start --sandbox --git URL --ref REF).
+ */
+static void handle_cloud_start(struct relay *r, struct conn *c,
+			       const struct proto_msg *m)
+{
+	const char *url = proto_str(m->body, "git");
+	const char *agent = proto_str(m->body, "agent");
+	char *key = workspace_url_public(url), *ws = NULL, *cause = NULL;
+	struct store_machine mach = { 0 };
+	struct rsession *s;
+	char id[PROTO_UUID_LEN + 1];
+
+	if (strcmp(key, url)) {
+		conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE, "the URL "
+				"holds a user or password; give the plain URL "
+				"and put the credentials in the workspace's "
+				"remote environment (baton env set URL "
+				"GIT_USERNAME, and GIT_PASSWORD)");
+		goto out;
+	}
+	if (store_workspace_ensure(r->store, c->user, key, &ws) < 0 ||
+	    store_machine_sandbox(r->store, c->user, ws, 0, &mach) < 0) {
+		conn_send_error(c, m->id, NULL, PROTO_E_FAILED, "the relay "
+				"cannot record the workspace; see its log");
+		goto out;
+	}
+	if (machine_full(r, c, m, &mach))
+		goto out;
+
+	proto_uuid_new(id);
+	s = xcalloc(1, sizeof(*s));
+	s->rec.id = xstrdup(id);
+	s->rec.user = xstrdup(c->user);
+	s->rec.machine = xstrdup(mach.id);
+	s->rec.workspace = ws;
+	ws = NULL;
+	s->rec.agent = xstrdup(agent ? agent : "shell");
+	s->rec.worktree = xstrdup("-");	/* known once cloned */
+	s->rec.state = xstrdup("starting");
+	s->rec.epoch = 1;
+	s->rec.exit_status = -1;
+	s->remote = xstrdup(url);
+	s->start_conn = c->id;
+	s->start_request = xstrdup(m->id);
+	s->clone = cJSON_Duplicate(m->body, 1);
+	s->clone_ms = uv_now(r->loop);
+	s->next = r->sessions;
+	r->sessions = s;
+	session_save(r, s);
+	log_info("relay", "session %s: cloning %s%s%s on the sandbox of "
+		 "user %s", id, url, proto_str(m->body, "ref") ? " at " : "",
+		 proto_str(m->body, "ref") ? proto_str(m->body, "ref") : "",
+		 c->user);
+	if (bus_machine(r->bus, mach.id)) {
+		clone_send(r, s);
+	} else if (!launcher_running(r->launcher, mach.id) &&
+		   sandbox_launch(r, c->user, s->rec.workspace, &cause) < 0) {
+		set_str(&s->rec.state, "failed");
+		session_save(r, s);
+		reply_start(r, s, PROTO_E_UNAVAILABLE, cause);
+		cJSON_Delete(s->clone);
+		s->clone = NULL;
+	}
+out:
+	free(cause);
+	free(ws);
+	free(key);
+	store_machine_clear(&mach);
+}
+
+/* Sends a cloud start to its sandbox, which is connected now. */
+static void clone_send(struct relay *r, struct rsession *s)
+{
+	cJSON *body = cJSON_CreateObject();
+	const char *ref = proto_str(s->clone, "ref");
+	int64_t cols = 120, rows = 40;
+
+	proto_int(s->clone, "cols", &cols);
+	proto_int(s->clone, "rows", &rows);
+	cJSON_AddStringToObject(body, "git", s->remote);
+	if (ref)
+		cJSON_AddStringToObject(body, "ref", ref);
+	cJSON_AddStringToObject(body, "agent", s->rec.agent);
+	proto_add_u64(body, "epoch", s->rec.epoch);
+	cJSON_AddStringToObject(body, "workspace", s->remote);
+	cJSON_AddNumberToObject(body, "cols", (double)cols);
+	cJSON_AddNumberToObject(body, "rows", (double)rows);
+	add_setup(r, s, body);
+	send_to_machine(r, s->rec.machine, proto_encode("session.clone",
+							NULL, s->rec.id,
+							body));
+	cJSON_Delete(s->clone);
+	s->clone = NULL;
+}
+
 static void handle_session_start(struct relay *r, struct conn *c,
 				 const struct proto_msg *m)
 {
@@ -610,6 +722,16 @@ static void handle_session_start(struct relay *r, struct conn *c,
 	struct conn *mc;
 	cJSON *body;
 
+	if (proto_str(m->body, "git")) {
+		handle_cloud_start(r, c, m);
+		return;
+	}
+	if (proto_str(m->body, "dir") == NULL) {
+		conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE, "a session "
+				"needs \"dir\", a folder on the machine, or "
+				"\"git\", a repository for a sandbox");
+		return;
+	}
 	if (store_machine_by_name(r->store, c->user, name, &mach) < 0 &&
 	    store_machine_get(r->store, name, &mach) < 0) {
 		char quoted[65];
@@ -2197,6 +2319,15 @@ static void on_hello_sweep(uv_timer_t *t)
 	/* A sandbox started for a move that never says hello (its command
 	 * exited 0 but nothing came up) must not hold the session. */
 	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (s->clone && now - s->clone_ms >
+				(uint64_t)r->launch_timeout_s * 1000) {
+			cJSON_Delete(s->clone);
+			s->clone = NULL;
+			set_str(&s->rec.state, "failed");
+			session_save(r, s);
+			reply_start(r, s, PROTO_E_UNAVAILABLE, "the sandbox did "
+				    "not connect in time; see its sandbox.log");
+		}
 		if (s->move && s->move->phase == MOVE_LAUNCHING &&
 		    now - s->move->launched_ms >
 			    (uint64_t)r->launch_timeout_s * 1000) {

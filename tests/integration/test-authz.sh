@@ -87,6 +87,7 @@ move.step          forbidden     forbidden forbidden     forbidden          forb
 move.done          forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.exited     forbidden     forbidden forbidden     session.stand_down session.stand_down unauthorized+closed session.stand_down
 session.spawn      forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
+session.clone      forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.spawned    forbidden     forbidden forbidden     session.stand_down session.stand_down unauthorized+closed session.stand_down
 session.suspend    forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.suspended  forbidden     forbidden forbidden     session.stand_down session.stand_down unauthorized+closed session.stand_down
@@ -149,6 +150,7 @@ move.step          S {"step":"fenced","detail":"@P@"}
 move.done          S {"machine":"laptop","kind":"local","worktree":"/tmp/@P@"}
 session.exited     S {"status":0}
 session.spawn      S {"dir":"/tmp/@P@","agent":"test","epoch":"@EPOCH@","seq":"0"}
+session.clone      S {"git":"https://git.example.invalid/x.git","agent":"shell","epoch":"@EPOCH@","workspace":"x"}
 session.spawned    S {"worktree":"/tmp/@P@","workspace":"@WS@"}
 session.suspend    S {"epoch":"@EPOCH@","have":[]}
 session.suspended  S {"checkpoint":"@CKPT@","seq":"@SEQ@","pack_bytes":"0"}
@@ -383,11 +385,13 @@ grep -q '^state=running$' "$T/before.txt" && grep -q '^kind=local$' "$T/before.t
 # aim at ids that do not exist instead of alice's.
 NOSID=0badc0de-0000-4000-8000-0000000000a1
 NOMID=0badc0de-0000-4000-8000-0000000000a2
-NOWS=https://git.example.invalid/nobody/none.git
+# Workspaces are per user: a URL names the sender's own (env.set makes it),
+# so alice's workspace is aimed at by its id, and "nowhere" is an id too.
+NOWS=0badc0de-0000-4000-8000-0000000000a3
 NOCKPT=0123456789abcdef0123456789abcdef01234567
 ZERO64=$(printf '0%.0s' $(seq 64))
 sample() {
-  local cell=$1 p=$2 nowhere=${3:-} sid=$SID mid=$MID ws=$REMOTE ckpt=$CKPT
+  local cell=$1 p=$2 nowhere=${3:-} sid=$SID mid=$MID ws=$WS_ID ckpt=$CKPT
   local code=$CODE_BOB value="stolen-by-$p-$SECRET_SUFFIX" line flag body
   [ "$p" = steer ] && { code=$CODE_ALICE; value=$STEER_VALUE; }
   [ -n "$nowhere" ] && { sid=$NOSID; mid=$NOMID; ws=$NOWS; ckpt=$NOCKPT; code=ZZZZZZZZ; }

@@ -66,15 +66,30 @@ expect_env_rc() {
 expect_env_rc 1 "read-only env set" \
   env BATON_RELAY="$RELAY_URL" BATON_TOKEN="$READ" "$CLIENT_BIN" \
   env set "$REMOTE" API_TOKEN <<<"stolen"
-expect_env_rc 4 "bob's env set on alice's workspace" \
+# Workspaces are per user: bob naming the same URL sets his own.
+expect_env_rc 0 "bob's env set on the same URL" \
   env BATON_RELAY="$RELAY_URL" BATON_TOKEN="$BOB" "$CLIENT_BIN" \
-  env set "$REMOTE" API_TOKEN <<<"stolen"
+  env set "$REMOTE" BOBS_OWN <<<"bob's"
 BATON_RELAY=$RELAY_URL BATON_TOKEN=$BOB "$CLIENT_BIN" env list >"$T/bob.out"
 ! grep -F API_TOKEN "$T/bob.out" >/dev/null || fail "bob lists alice's names"
+grep -F BOBS_OWN "$T/bob.out" >/dev/null || fail "bob's own name is missing"
+baton env list "$REMOTE" | grep -F BOBS_OWN >/dev/null &&
+  fail "bob's variable landed in alice's workspace"
+expect_env_rc 4 "bob's env unset on alice's workspace" \
+  env BATON_RELAY="$RELAY_URL" BATON_TOKEN="$BOB" "$CLIENT_BIN" \
+  env unset "$REMOTE" API_TOKEN
 expect_env_rc 1 "a name that is not a shell name" \
   baton env set "$REMOTE" "1-bad" <<<"x"
-expect_env_rc 4 "an unknown workspace" \
-  baton env set https://nowhere.invalid/x.git API_TOKEN <<<"x"
+expect_env_rc 4 "an unknown workspace id" \
+  baton env set 0badc0de-0000-4000-8000-000000000002 API_TOKEN <<<"x"
+expect_env_rc 1 "a URL with a password in it" \
+  baton env set https://me:pw@git.example.invalid/y.git API_TOKEN <<<"x"
+# A repository not used yet: its workspace is made (cloud-only starts
+# need their git credentials before the first session).
+printf 'cloud\n' | baton env set https://git.example.invalid/acme/new.git \
+  GIT_PASSWORD >/dev/null
+baton env list | grep -F "acme/new.git" >/dev/null ||
+  fail "env set on a new repository URL made no workspace"
 
 log "move to the sandbox: setup and agent get the value, output a mark"
 baton --timeout 180 move "$SID" --to sandbox --wait >"$T/move.out" 2>&1 ||

@@ -89,8 +89,14 @@ static const struct sample samples[] = {
 	  { "limited" } },
 	{ "session.start", C, false,
 	  "{\"machine\":\"laptop\",\"dir\":\"/src/app\",\"agent\":\"shell\","
-	  "\"cols\":80,\"rows\":24}",
-	  { "machine", "dir" } },
+	  "\"cols\":80,\"rows\":24,\"git\":\"https://h/r.git\","
+	  "\"ref\":\"main\"}",
+	  { "machine" } },
+	{ "session.clone", R, true,
+	  "{\"git\":\"https://h/r.git\",\"ref\":\"main\",\"agent\":\"shell\","
+	  "\"epoch\":\"1\",\"workspace\":\"https://h/r.git\","
+	  "\"setup\":\"true\",\"setup_timeout\":60,\"cols\":80,\"rows\":24}",
+	  { "git", "agent", "epoch", "workspace" } },
 	{ "session", R, true,
 	  "{\"id\":\"" UUID "\",\"state\":\"running\",\"machine\":\"laptop\","
 	  "\"kind\":\"local\",\"seq\":\"12\"}",
