@@ -52,6 +52,7 @@ struct move {
 	uint64_t bytes_down;	/* pack bytes to the target */
 	uint64_t started_ms;
 	uint64_t launched_ms;	/* loop time the target was started */
+	bool park;		/* no target: keep the checkpoint, stop */
 };
 
 struct pending_input {
@@ -79,6 +80,7 @@ struct rsession {
 	git_repository *sync_objects;	/* the object store it goes into */
 	uint64_t sync_bytes;
 	struct scrub *scrub;	/* the workspace's env values, or NULL */
+	uint64_t active_ms;	/* loop time of its last input or output */
 	cJSON *clone;		/* a cloud start waiting for its sandbox */
 	uint64_t clone_ms;	/* loop time that sandbox was started */
 	unsigned scrub_generation;	/* r->env_generation it was made at */
@@ -1148,6 +1150,74 @@ static bool move_offline(struct relay *r, struct conn *c,
 	return true;
 }
 
+/* Resumes a parked session on TARGET from the checkpoint it left. */
+static void move_unpark(struct relay *r, struct conn *c,
+			const struct proto_msg *m, struct rsession *s,
+			const char *target)
+{
+	struct move *mv = xcalloc(1, sizeof(*mv));
+	char name[128];
+
+	mv->phase = MOVE_RESTORING;
+	mv->requester = c->id;
+	mv->request_id = xstrdup(m->id);
+	mv->source = xstrdup(s->rec.machine);
+	mv->target = xstrdup(target);
+	mv->started_ms = now_ms();
+	mv->fenced = true;
+	if (store_objects_open(r->store, s->rec.workspace, &mv->objects) < 0) {
+		move_free(mv);
+		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED,
+				"the relay cannot open its object store");
+		return;
+	}
+	s->move = mv;
+	move_step(r, s, "parked", "resuming from checkpoint %.12s, kept when "
+		  "the session's sandbox sat idle", s->rec.checkpoint);
+	s->rec.epoch++;
+	set_str(&s->rec.machine, target);
+	set_str(&s->rec.state, "moving");
+	session_save(r, s);
+	session_publish(r, s);
+	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
+		  machine_name(r, target, name, sizeof(name)), s->rec.epoch);
+	move_resume(r, s);
+}
+
+/*
+ * Parks a session whose sandbox sat idle: the sandbox checkpoints it as
+ * for a move, the relay keeps the checkpoint, and nobody runs it until
+ * the next move.
+ */
+static void session_park(struct relay *r, struct rsession *s)
+{
+	struct move *mv = xcalloc(1, sizeof(*mv));
+	cJSON *body, *arr;
+
+	mv->phase = MOVE_SUSPENDING;
+	mv->park = true;
+	mv->request_id = xstrdup("");
+	mv->source = xstrdup(s->rec.machine);
+	mv->target = xstrdup(s->rec.machine);
+	mv->started_ms = now_ms();
+	if (store_objects_open(r->store, s->rec.workspace, &mv->objects) < 0) {
+		move_free(mv);
+		return;
+	}
+	s->move = mv;
+	set_str(&s->rec.state, "suspending");
+	session_save(r, s);
+	session_publish(r, s);
+	body = cJSON_CreateObject();
+	proto_add_u64(body, "epoch", s->rec.epoch);
+	arr = cJSON_AddArrayToObject(body, "have");
+	add_haves(r, s->rec.workspace, mv->objects, arr);
+	send_to_machine(r, s->rec.machine,
+			proto_encode("session.suspend", NULL, s->rec.id, body));
+	log_info("relay", "session %s: idle for %u s on its sandbox; parking "
+		 "it", s->rec.id, r->sandbox_idle_s);
+}
+
 /* Starts a move: validates the target and asks the source to suspend. */
 static void handle_move(struct relay *r, struct conn *c,
 			const struct proto_msg *m, struct rsession *s)
@@ -1160,10 +1230,11 @@ static void handle_move(struct relay *r, struct conn *c,
 	bool offline;
 	int e;
 
-	if (s->move || strcmp(s->rec.state, "running")) {
-		why = xasprintf("session is %s; only a running session can "
-				"move", s->move ? "already moving"
-						: s->rec.state);
+	if (s->move || (strcmp(s->rec.state, "running") &&
+			strcmp(s->rec.state, "parked"))) {
+		why = xasprintf("session is %s; only a running or parked "
+				"session can move", s->move ? "already moving"
+							    : s->rec.state);
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_CONFLICT, why);
 		goto out;
 	}
@@ -1185,6 +1256,11 @@ static void handle_move(struct relay *r, struct conn *c,
 				"a name from `baton machines`",
 				proto_printable(to, quoted, sizeof(quoted)));
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_NOT_FOUND, why);
+		goto out;
+	}
+	if (!strcmp(s->rec.state, "parked") &&
+	    (strcmp(target.kind, "local") || bus_machine(r->bus, target.id))) {
+		move_unpark(r, c, m, s, target.id);
 		goto out;
 	}
 	if (!strcmp(target.id, s->rec.machine)) {
@@ -1372,6 +1448,7 @@ static void handle_spawned(struct relay *r, struct conn *c,
 	set_str(&s->rec.worktree, proto_str(m->body, "worktree"));
 	set_str(&s->remote, proto_str(m->body, "remote"));
 	set_str(&s->rec.state, "running");
+	s->active_ms = uv_now(r->loop);
 	session_save(r, s);
 	session_set_profile(r, s, profile);
 	log_info("relay", "session %s running in %s on %s", s->rec.id,
@@ -1456,6 +1533,18 @@ static void handle_suspended(struct relay *r, struct conn *c,
 	set_str(&s->rec.checkpoint, oid_text);
 	move_step(r, s, "checkpoint", "checkpoint %.12s stored (%" PRIu64
 		  " bytes uploaded)", oid_text, mv->bytes_up);
+	if (mv->park) {
+		/* Nobody owns it now: the next move resumes it from here. */
+		s->rec.epoch++;
+		set_str(&s->rec.state, "parked");
+		session_save(r, s);
+		s->move = NULL;
+		move_free(mv);
+		log_info("relay", "session %s parked at checkpoint %.12s: its "
+			 "sandbox sat idle", s->rec.id, oid_text);
+		session_publish(r, s);
+		return;
+	}
 
 	crash_point("relay:checkpoint-stored");
 
@@ -1689,6 +1778,7 @@ static void handle_resumed(struct relay *r, struct conn *c,
 	set_str(&s->rec.worktree, proto_str(m->body, "worktree"));
 	set_str(&s->rec.state, "running");
 	s->rec.exit_status = -1;
+	s->active_ms = uv_now(r->loop);
 	session_save(r, s);
 	if (!strcmp(c->machine_kind, "sandbox"))
 		store_machine_set_state(r->store, c->machine_id, "ready");
@@ -2013,6 +2103,15 @@ static void client_input(struct relay *r, struct conn *c,
 
 	if (b->seq == 0 || input_seen(s, b->seq))
 		return;
+	s->active_ms = uv_now(r->loop);
+	if (!strcmp(s->rec.state, "parked")) {
+		conn_send_error(c, NULL, s->rec.id, PROTO_E_UNAVAILABLE,
+				"input not delivered: the session is parked "
+				"(its sandbox stopped when it sat idle); "
+				"resume it with `baton move SID --to sandbox` "
+				"or `--to MACHINE`");
+		return;
+	}
 	mc = bus_machine(r->bus, s->rec.machine);
 	if (s->move == NULL && mc && !strcmp(s->rec.state, "running")) {
 		conn_send_binary(mc, b, b->data, b->len);
@@ -2057,6 +2156,7 @@ static void machine_output(struct relay *r, struct conn *c,
 
 	if (b->epoch != (uint32_t)s->rec.epoch)
 		return;	/* from before the fence: that owner is retired */
+	s->active_ms = uv_now(r->loop);
 	if (sc) {
 		/* The sandbox scrubs across chunks; this catches a value
 		 * that reaches us another way (a laptop that echoes it). */
@@ -2282,6 +2382,16 @@ bool relay_machine_busy(struct relay *r, const char *machine_id)
  */
 static void sandboxes_idle(struct relay *r, uint64_t now)
 {
+	for (struct rsession *s = r->sessions; s; s = s->next) {
+		if (s->move || strcmp(s->rec.state, "running") ||
+		    !machine_is_sandbox(r, s->rec.machine))
+			continue;
+		if (s->active_ms == 0)
+			s->active_ms = now;	/* loaded after a restart */
+		else if (now - s->active_ms >
+			 (uint64_t)r->sandbox_idle_s * 1000)
+			session_park(r, s);
+	}
 	for (struct conn *c = r->conns; c; c = c->next) {
 		if (c->role != CONN_MACHINE || c->closing || c->stop_sent ||
 		    strcmp(c->machine_kind, "sandbox"))

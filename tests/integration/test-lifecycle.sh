@@ -63,4 +63,27 @@ if baton --timeout 120 move "$SID" --to sandbox --wait >"$T/fail.out" 2>&1; then
   fail "the move succeeded with a failing setup"
 fi
 wait_for 30 "the sandbox to show start_error" grep -qx start_error "$states"
-log "lifecycle: setup, ready, stopping/off when idle, start_error"
+wait_for 60 "the session back on the laptop" session_on "$SID" local
+
+log "an idle session on a sandbox is parked and its sandbox stopped"
+printf '#!/bin/bash\necho ok\n' >"$WT/.baton/setup"
+git -C "$WT" add .baton && git -C "$WT" commit -q -m ok
+baton --timeout 120 move "$SID" --to sandbox --wait >/dev/null
+baton send "$SID" "remember the plan before the nap"
+wait_output "$SID" "noted: the plan before the nap" 30
+: >"$states"
+wait_for 60 "the idle session to be parked" \
+  sh -c "BATON_RELAY=$RELAY_URL BATON_TOKEN=$CLIENT_TOKEN $CLIENT_BIN \
+    status $SID | grep -Eq '^state +parked$'"
+wait_for 60 "its sandbox to stop" grep -qx off "$states"
+rc=0
+baton send "$SID" "are you there" >"$T/parked.out" 2>&1 || rc=$?
+[ $rc -eq 5 ] && grep -F "parked" "$T/parked.out" >/dev/null ||
+  fail "input to a parked session: exit $rc: $(cat "$T/parked.out")"
+baton --timeout 120 move "$SID" --to sandbox --wait >"$T/unpark.out" 2>&1 ||
+  fail "the parked session did not move: $(cat "$T/unpark.out")"
+grep -F "parked: resuming from checkpoint" "$T/unpark.out" >/dev/null ||
+  fail "the move did not say it resumed a parked session"
+baton send "$SID" "recall"
+wait_output "$SID" "remember the plan before the nap" 60
+log "lifecycle: setup, ready, stopping/off when idle, start_error, parked"
