@@ -191,10 +191,11 @@ static char *env_workspace(struct relay *r, struct conn *c,
 	const char *name = proto_str(m->body, "workspace");
 	char *id = NULL, *plain;
 
+	if (store_workspace_find(r->store, c->user, name, &id, NULL) == 0)
+		return id;
 	/* Setting a variable for a repository not used yet makes its
 	 * workspace: a cloud-only start needs its git credentials first. */
-	if (!strcmp(m->type, "env.set") && strstr(name, "://") &&
-	    store_workspace_find(r->store, c->user, name, &id, NULL) < 0) {
+	if (!strcmp(m->type, "env.set") && strstr(name, "://")) {
 		plain = workspace_url_public(name);
 		if (strcmp(plain, name))
 			conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE,
@@ -207,14 +208,12 @@ static char *env_workspace(struct relay *r, struct conn *c,
 		free(plain);
 		return id;
 	}
-	if (store_workspace_find(r->store, c->user, name, &id, NULL) < 0)
-		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND,
-				"no workspace of yours has that name or id; "
-				"a workspace is made when a session starts in "
-				"a repository (its key is the repository's "
-				"remote URL; `baton env list` shows those "
-				"with variables)");
-	return id;
+	conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, "no workspace of "
+			"yours has that name or id; a workspace is made when a "
+			"session starts in a repository, or by env set on its "
+			"remote URL (`baton env list` shows those with "
+			"variables)");
+	return NULL;
 }
 
 static void env_set(struct relay *r, struct conn *c,
