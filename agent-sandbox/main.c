@@ -515,7 +515,7 @@ int main(int argc, char **argv)
 		char *start = getenv("BATON_BOOTSTRAP");
 
 		bootstrap = xstrdup(start);
-		/* Wiped where it lies, so /proc/PID/environ shows it no more. */
+		/* Wiped where it lies: /proc/PID/environ shows it no more. */
 		sodium_memzero(start, strlen(start));
 	}
 	unsetenv("BATON_BOOTSTRAP");

@@ -112,7 +112,7 @@ struct host {
 	struct identity id;	/* the key pair this machine proves */
 	char *relay_url;
 	char *machine_file;	/* local: which machine record we are */
-	char **env;		/* sandbox: remote env, NAME=VALUE, NULL-ended */
+	char **env;		/* sandbox: remote env, NAME=VALUE, NULL end */
 	size_t env_count;
 	cJSON *worktree_env;	/* {WORKTREE: [NAME=VALUE...]} from setup */
 	char *state_dir;

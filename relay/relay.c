@@ -729,9 +729,10 @@ static void handle_session_start(struct relay *r, struct conn *c,
 		return;
 	}
 	if (proto_str(m->body, "dir") == NULL) {
-		conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE, "a session "
-				"needs \"dir\", a folder on the machine, or "
-				"\"git\", a repository for a sandbox");
+		conn_send_error(c, m->id, NULL, PROTO_E_BAD_MESSAGE,
+				"a session needs \"dir\", a folder on the "
+				"machine, or \"git\", a repository for a "
+				"sandbox");
 		return;
 	}
 	if (store_machine_by_name(r->store, c->user, name, &mach) < 0 &&
@@ -2435,8 +2436,9 @@ static void on_hello_sweep(uv_timer_t *t)
 			s->clone = NULL;
 			set_str(&s->rec.state, "failed");
 			session_save(r, s);
-			reply_start(r, s, PROTO_E_UNAVAILABLE, "the sandbox did "
-				    "not connect in time; see its sandbox.log");
+			reply_start(r, s, PROTO_E_UNAVAILABLE, "the sandbox "
+				    "did not connect in time; see its "
+				    "sandbox.log");
 		}
 		if (s->move && s->move->phase == MOVE_LAUNCHING &&
 		    now - s->move->launched_ms >
@@ -2444,7 +2446,8 @@ static void on_hello_sweep(uv_timer_t *t)
 			char *why = xasprintf("the sandbox did not connect "
 					      "within %u s; see its "
 					      "sandbox.log under the relay's "
-					      "data folder", r->launch_timeout_s);
+					      "data folder",
+					      r->launch_timeout_s);
 
 			move_fail(r, s, why);
 			free(why);

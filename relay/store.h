@@ -144,7 +144,7 @@ struct store_workspace {
 	char *synced_checkpoint;	/* last one uploaded, or NULL */
 	char *synced_session;		/* the session it came from */
 	int64_t synced_at;		/* unix seconds, 0 when never */
-	char *setup;		/* setup script set for its sandboxes, or NULL */
+	char *setup;		/* its sandboxes' setup script, or NULL */
 };
 int store_workspace_get(struct store *s, const char *id,
 			struct store_workspace *out);
