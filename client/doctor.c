@@ -1122,6 +1122,27 @@ static void print_json_report(const struct doctor *d, bool ready)
 	cJSON_Delete(root);
 }
 
+/*
+ * The workspace's git account: a cloud start clones and pushes with
+ * GIT_USERNAME and GIT_PASSWORD from its remote environment.
+ */
+static void report_git_account(struct doctor *d)
+{
+	struct item *it;
+
+	if (names_has(&d->remote_names, "GIT_USERNAME") &&
+	    names_has(&d->remote_names, "GIT_PASSWORD")) {
+		item_add(d, V_OK, "git-account", "a git account is connected "
+			 "(GIT_USERNAME and GIT_PASSWORD are set)");
+		return;
+	}
+	it = item_add(d, V_WARN, "git-account", "no git account is connected: "
+		      "a sandbox can fetch and push only what needs no login");
+	item_fix(it, "printf %%s NAME | baton env set %s GIT_USERNAME; "
+		 "printf %%s TOKEN | baton env set %s GIT_PASSWORD",
+		 d->ws_word, d->ws_word);
+}
+
 /* Adds what the relay said to the checks, prints them, and judges. */
 int doctor_report(struct doctor *d, bool json, int relay_code)
 {
@@ -1136,7 +1157,11 @@ int doctor_report(struct doctor *d, bool json, int relay_code)
 		else
 			item_add(d, V_SKIP, "sync", "workspace sync: %s", why);
 	}
-	item_add(d, V_SKIP, "git-account", "git account connected " NOT_YET);
+	if (asked)
+		report_git_account(d);
+	else
+		item_add(d, V_SKIP, "git-account", "git account connected: %s",
+			 why);
 	if (asked)
 		report_credits(d);
 	else

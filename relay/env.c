@@ -96,6 +96,20 @@ static cJSON *env_object(struct relay *r, const char *user,
 	return o;
 }
 
+static void env_object_free(cJSON *o);
+
+char *env_get(struct relay *r, const char *user, const char *workspace,
+	      const char *name)
+{
+	cJSON *o = env_object(r, user, workspace);
+	const char *v = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(o, name));
+	char *copy = v ? xstrdup(v) : NULL;
+
+	env_object_free(o);
+	return copy;
+}
+
 /* Wipes the values of an env_object and frees it. */
 static void env_object_free(cJSON *o)
 {

@@ -614,6 +614,69 @@ static bool machine_full(struct relay *r, struct conn *c,
 	return true;
 }
 
+/* Whether NAME is in a comma-separated LIST, ignoring case and blanks. */
+static bool name_in_list(const char *name, const char *list)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		size_t len;
+
+		p += strspn(p, ", \t\n");
+		len = strcspn(p, ", \t\n");
+		if (len == n && !strncasecmp(p, name, n))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/*
+ * A cloud start runs with the workspace's git account (GIT_USERNAME):
+ * the repository must be that account's own, or an organisation's the
+ * user says the account belongs to (GIT_ORGS, comma-separated). Another
+ * person's repository is refused: it is theirs to run, and a fork is the
+ * way to work on it. The owner is the URL's first path part.
+ */
+static bool cloud_owner_allowed(struct relay *r, struct conn *c,
+				const struct proto_msg *m, const char *url,
+				const char *ws)
+{
+	const char *path = strstr(url, "://");
+	char *account, *orgs, *owner, *why = NULL;
+	size_t len;
+	bool ok;
+
+	if (path == NULL || (path = strchr(path + 3, '/')) == NULL)
+		return true;	/* not host/OWNER/REPO: nothing to compare */
+	path++;
+	len = strcspn(path, "/");
+	if (len == 0 || path[len] != '/')
+		return true;
+	owner = xstrndup(path, len);
+	account = env_get(r, c->user, ws, "GIT_USERNAME");
+	orgs = env_get(r, c->user, ws, "GIT_ORGS");
+	if (account == NULL)
+		why = xasprintf("no git account is connected to this "
+				"workspace: set its user name with `baton env "
+				"set %s GIT_USERNAME` (and GIT_PASSWORD)", url);
+	else if (strcasecmp(owner, account) && !name_in_list(owner, orgs))
+		why = xasprintf("the repository belongs to %s, not to your git "
+				"account %s: fork it to %s and start from the "
+				"fork; or, if %s is an organisation %s belongs "
+				"to, add it with `baton env set %s GIT_ORGS` "
+				"(names separated by commas)", owner, account,
+				account, owner, account, url);
+	ok = why == NULL;
+	if (!ok)
+		conn_send_error(c, m->id, NULL, PROTO_E_FORBIDDEN, why);
+	free(why);
+	free(owner);
+	free(account);
+	free(orgs);
+	return ok;
+}
+
 /*
  * A session with no laptop: the workspace's sandbox clones the repository
  * at the ref, with git credentials from the remote environment, and
@@ -643,7 +706,8 @@ static void handle_cloud_start(struct relay *r, struct conn *c,
 				"cannot record the workspace; see its log");
 		goto out;
 	}
-	if (machine_full(r, c, m, &mach))
+	if (machine_full(r, c, m, &mach) ||
+	    !cloud_owner_allowed(r, c, m, url, ws))
 		goto out;
 
 	proto_uuid_new(id);

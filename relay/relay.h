@@ -156,6 +156,9 @@ void env_handle(struct relay *r, struct conn *c, const struct proto_msg *m);
 /* Sends a sandbox its workspace's values, sealed to its key. */
 void env_send_sealed(struct relay *r, struct conn *c, const char *user,
 		     const char *workspace, const char *pubkey);
+/* One variable's value (caller frees, wipe first), or NULL. */
+char *env_get(struct relay *r, const char *user, const char *workspace,
+	      const char *name);
 /* A scrubber of the workspace's values, or NULL when it has none. */
 struct scrub *env_scrub(struct relay *r, const char *user,
 			const char *workspace);

@@ -5,7 +5,9 @@
 # here over HTTP with basic auth on 127.0.0.1), and the agent pushes with
 # the same credentials, which are written nowhere and shown nowhere. A
 # wrong password, a missing ref and a URL with a password in it are
-# refused with what to do.
+# refused with what to do. The repository must be the git account's own
+# or an organisation's it belongs to (GIT_ORGS); another person's is
+# refused with a fork suggested.
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$here/lib.sh"
@@ -22,6 +24,9 @@ printf 'after the tag\n' >"$T/seed/later.txt"
 git -C "$T/seed" add later.txt && git -C "$T/seed" commit -q -m later
 git clone -q --bare "$T/seed" "$T/srv/acme/app.git"
 git -C "$T/srv/acme/app.git" config http.receivepack true
+mkdir -p "$T/srv/ada" "$T/srv/bob"
+git clone -q --bare "$T/seed" "$T/srv/ada/tool.git"
+git clone -q --bare "$T/seed" "$T/srv/bob/theirs.git"
 "$GIT_HTTP" --root "$T/srv" --user ada --password "$SECRET" \
   --port-file "$T/git.port" --log "$T/git-http.log" &
 PIDS+=("$!")
@@ -31,17 +36,49 @@ URL=http://127.0.0.1:$(cat "$T/git.port")/acme/app.git
 start_relay
 CLIENT_TOKEN=$(token ada client)
 
-log "no credentials yet: the clone is refused with what to do"
+BASE=http://127.0.0.1:$(cat "$T/git.port")
+
+log "no git account yet: refused with what to do"
 rc=0
-baton start --sandbox --git "$URL" --agent shell >"$T/nocred.out" 2>&1 ||
+baton start --sandbox --git "$URL" --agent shell >"$T/noacct.out" 2>&1 ||
   rc=$?
-[ $rc -eq 1 ] || fail "a start without credentials: exit $rc"
+[ $rc -eq 1 ] && grep -F "no git account is connected" "$T/noacct.out" \
+  >/dev/null || fail "a start with no account: exit $rc: $(cat "$T/noacct.out")"
+
+log "an account but no password: the clone says how to log in"
+TOOL=$BASE/ada/tool.git
+printf 'ada\n' | baton env set "$TOOL" GIT_USERNAME >/dev/null
+rc=0
+baton start --sandbox --git "$TOOL" --agent shell >"$T/nocred.out" 2>&1 ||
+  rc=$?
+[ $rc -eq 1 ] || fail "a start without a password: exit $rc"
 grep -F "GIT_USERNAME and GIT_PASSWORD" "$T/nocred.out" >/dev/null ||
   fail "the refusal does not say how to give credentials: $(cat "$T/nocred.out")"
+printf '%s\n' "$SECRET" | baton env set "$TOOL" GIT_PASSWORD >/dev/null
+SID0=$(baton start --sandbox --git "$TOOL" --agent shell)
+session_on "$SID0" sandbox || fail "the account's own repository did not start"
+baton --timeout 60 stop "$SID0" >/dev/null
 
-log "credentials in the remote environment: clone at a ref, then push"
+log "another person's repository: refused, a fork suggested"
+THEIRS=$BASE/bob/theirs.git
+printf 'ada\n' | baton env set "$THEIRS" GIT_USERNAME >/dev/null
+printf '%s\n' "$SECRET" | baton env set "$THEIRS" GIT_PASSWORD >/dev/null
+rc=0
+baton start --sandbox --git "$THEIRS" --agent shell >"$T/theirs.out" 2>&1 ||
+  rc=$?
+[ $rc -eq 1 ] && grep -F "fork it to ada" "$T/theirs.out" >/dev/null ||
+  fail "another person's repository: exit $rc: $(cat "$T/theirs.out")"
+
+log "an organisation's repository, once the account says it belongs"
 printf 'ada\n' | baton env set "$URL" GIT_USERNAME >/dev/null
 printf '%s\n' "$SECRET" | baton env set "$URL" GIT_PASSWORD >/dev/null
+rc=0
+baton start --sandbox --git "$URL" --agent shell >"$T/org.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -F "if acme is an organisation" "$T/org.out" \
+  >/dev/null || fail "an undeclared organisation: exit $rc: $(cat "$T/org.out")"
+printf 'other-org, acme\n' | baton env set "$URL" GIT_ORGS >/dev/null
+
+log "credentials in the remote environment: clone at a ref, then push"
 SID=$(baton start --sandbox --git "$URL" --ref main --agent shell)
 session_on "$SID" sandbox || fail "the session is not on the sandbox"
 WT=$(session_worktree "$SID")

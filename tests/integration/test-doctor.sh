@@ -164,8 +164,7 @@ line "^warn +CERT \(in \.env\) is not in the remote environment$" \
 no_line "NOT_A_NAME|EXAMPLE_ONLY" "names inside a value or the example"
 no_line "\.env\.example|cp " "a suggestion to copy .env.example"
 no_line "sk-doctor|user:" "a secret value"
-line "^skip +git account connected \(not supported by this relay yet\)$" \
-  "git account skipped"
+line "^warn +no git account is connected" "no git account"
 CREDITS=0
 "$RELAY_BIN" --help | grep -F "credits set" >/dev/null && CREDITS=1
 if [ $CREDITS = 1 ]; then
@@ -208,6 +207,8 @@ says ok ".env stays on this laptop (git ignores it); the remote" \
   "environment has its variables"
 line "^warn +apps/api/\.env\.local is ignored by git" ".env.local is not"
 printf '%s' sk-doctor-four | baton env set "$REMOTE" STRIPE_KEY >/dev/null
+printf '%s' ada | baton env set "$REMOTE" GIT_USERNAME >/dev/null
+printf '%s' sk-doctor-git | baton env set "$REMOTE" GIT_PASSWORD >/dev/null
 chmod +x "$WT/.baton/setup"
 git -C "$WT" add .baton/setup
 cat >"$WT/.mcp.json" <<'JSON'
@@ -222,6 +223,7 @@ doctor --dir "$WT"
 rc 0 "every problem fixed"
 line "^ok +\.baton/setup is executable and git tracks it$" "setup"
 line "^ok +no agent settings that git ignores" "local files"
+line "^ok +a git account is connected" "the git account"
 says ok "no paths under $HOME_L in .mcp.json or .claude/settings*.json"
 line "^ok +\.mcp\.json: 2 server\(s\), none tied to this laptop$" "mcp"
 line "^ok +apps/api/\.env\.local stays on this laptop" ".env.local covered"
