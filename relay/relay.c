@@ -16,6 +16,7 @@
 #include "workspace.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define RECENT_INPUTS 256		/* input ids remembered per session */
@@ -91,6 +93,7 @@ struct rsession {
 static void move_resume(struct relay *r, struct rsession *s);
 static void move_recover(struct relay *r, struct rsession *s);
 static void sync_offer(struct relay *r, struct rsession *s);
+static void stats_move_finished(struct relay *r, uint64_t ms);
 static void clone_send(struct relay *r, struct rsession *s);
 static int sandbox_launch(struct relay *r, const char *user,
 			  const char *workspace, char **cause);
@@ -1192,6 +1195,7 @@ static bool move_offline(struct relay *r, struct conn *c,
 	}
 
 	age = (int64_t)time(NULL) - w.synced_at;
+	r->stats.moves_started++;
 	s->move = mv;
 	set_str(&s->rec.checkpoint, w.synced_checkpoint);
 	move_step(r, s, "offline", "%s is offline: resuming from the "
@@ -1236,6 +1240,7 @@ static void move_unpark(struct relay *r, struct conn *c,
 				"the relay cannot open its object store");
 		return;
 	}
+	r->stats.moves_started++;
 	s->move = mv;
 	move_step(r, s, "parked", "resuming from checkpoint %.12s, kept when "
 		  "the session's sandbox sat idle", s->rec.checkpoint);
@@ -1373,6 +1378,7 @@ static void handle_move(struct relay *r, struct conn *c,
 		goto out;
 	}
 	sync_drop(s);	/* a sync cut short by the move is not kept */
+	r->stats.moves_started++;
 	s->move = mv;
 	set_str(&s->rec.state, "suspending");
 	session_save(r, s);
@@ -1747,6 +1753,8 @@ static void move_fail(struct relay *r, struct rsession *s, const char *why)
 	char *target_id;
 
 	log_warn("move", "session %s: move failed: %s", s->rec.id, why);
+	if (!mv->fallback && !mv->park && mv->requester)
+		r->stats.moves_failed++;	/* once, at the first failure */
 	if (!mv->fenced || mv->fallback) {
 		c = conn_by_id(r, mv->requester);
 		if (c)
@@ -1882,11 +1890,140 @@ static void handle_resumed(struct relay *r, struct conn *c,
 		 s->rec.id, c->machine_name, s->rec.worktree,
 		 now_ms() - mv->started_ms, mv->bytes_up, mv->bytes_down,
 		 note ? ": " : "", note ? note : "");
+	if (!mv->fallback && mv->requester)
+		stats_move_finished(r, now_ms() - mv->started_ms);
 	s->move = NULL;
 	move_free(mv);
 	flush_held_input(r, s);
 	session_publish(r, s);
 	sync_offer(r, s);	/* back on a laptop: it syncs again */
+}
+
+/* The upper bounds of the move duration buckets, in milliseconds. */
+static const uint64_t move_bucket_ms[RELAY_MOVE_BUCKETS] = {
+	50, 100, 250, 500, 1000, 2500, 10000, 60000,
+};
+
+/* Counts a move that ended where it was asked to, and how long it took. */
+static void stats_move_finished(struct relay *r, uint64_t ms)
+{
+	r->stats.moves_finished++;
+	r->stats.move_ms_sum += ms;
+	for (size_t i = 0; i < RELAY_MOVE_BUCKETS; i++)
+		if (ms <= move_bucket_ms[i])
+			r->stats.move_ms[i]++;
+}
+
+/* Adds up the sizes of the files under PATH, not following links. */
+static uint64_t tree_bytes(const char *path)
+{
+	struct stat st;
+	struct dirent *e;
+	uint64_t sum = 0;
+	DIR *dir;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	if ((dir = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(dir)) != NULL) {
+		char *child;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		child = xasprintf("%s/%s", path, e->d_name);
+		sum += tree_bytes(child);
+		free(child);
+	}
+	closedir(dir);
+	return sum;
+}
+
+char *relay_metrics(struct relay *r)
+{
+	static const char *const roles[] = { "new", "client", "machine",
+					     "pairing" };
+	static const char *const states[] = { "starting", "running",
+		"suspending", "moving", "parked", "exited", "stopped",
+		"failed" };
+	struct relay_stats *st = &r->stats;
+	uint64_t now = uv_now(r->loop);
+	unsigned by_role[4] = { 0 };
+	struct buf b = BUF_INIT;
+	char *path;
+
+	for (struct conn *c = r->conns; c; c = c->next)
+		if (c->role < 4)
+			by_role[c->role]++;
+	/* The store's size is a walk of its folders: once a minute. */
+	if (st->disk_measured_ms == 0 || now - st->disk_measured_ms > 60000) {
+		path = xasprintf("%s/transcripts", store_data_dir(r->store));
+		st->disk_transcripts = tree_bytes(path);
+		free(path);
+		path = xasprintf("%s/objects", store_data_dir(r->store));
+		st->disk_objects = tree_bytes(path);
+		free(path);
+		st->disk_measured_ms = now ? now : 1;
+	}
+
+	buf_puts(&b, "# HELP baton_connections Open WebSocket connections.\n"
+		 "# TYPE baton_connections gauge\n");
+	for (size_t i = 0; i < 4; i++)
+		buf_printf(&b, "baton_connections{role=\"%s\"} %u\n",
+			   roles[i], by_role[i]);
+	buf_puts(&b, "# HELP baton_sessions Sessions the relay holds, by "
+		 "state.\n# TYPE baton_sessions gauge\n");
+	for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
+		unsigned n = 0;
+
+		for (struct rsession *s = r->sessions; s; s = s->next)
+			n += !strcmp(s->rec.state, states[i]);
+		buf_printf(&b, "baton_sessions{state=\"%s\"} %u\n",
+			   states[i], n);
+	}
+	buf_printf(&b, "# HELP baton_moves_total Moves asked for, by how they "
+		   "ended.\n# TYPE baton_moves_total counter\n"
+		   "baton_moves_total{result=\"started\"} %" PRIu64 "\n"
+		   "baton_moves_total{result=\"finished\"} %" PRIu64 "\n"
+		   "baton_moves_total{result=\"failed\"} %" PRIu64 "\n",
+		   st->moves_started, st->moves_finished, st->moves_failed);
+	buf_puts(&b, "# HELP baton_move_duration_seconds How long finished "
+		 "moves took.\n# TYPE baton_move_duration_seconds "
+		 "histogram\n");
+	/* each finished move counts in every bucket it fits: cumulative */
+	for (size_t i = 0; i < RELAY_MOVE_BUCKETS; i++)
+		buf_printf(&b, "baton_move_duration_seconds_bucket{le=\"%g\"} "
+			   "%" PRIu64 "\n", move_bucket_ms[i] / 1000.0,
+			   st->move_ms[i]);
+	buf_printf(&b, "baton_move_duration_seconds_bucket{le=\"+Inf\"} %"
+		   PRIu64 "\nbaton_move_duration_seconds_sum %.3f\n"
+		   "baton_move_duration_seconds_count %" PRIu64 "\n",
+		   st->moves_finished, st->move_ms_sum / 1000.0,
+		   st->moves_finished);
+	buf_printf(&b, "# HELP baton_relayed_bytes_total Session output sent "
+		   "on and input passed to agents.\n"
+		   "# TYPE baton_relayed_bytes_total counter\n"
+		   "baton_relayed_bytes_total %" PRIu64 "\n", st->bytes_relayed);
+	buf_printf(&b, "# HELP baton_store_bytes Bytes on disk, measured at "
+		   "most once a minute.\n# TYPE baton_store_bytes gauge\n"
+		   "baton_store_bytes{kind=\"transcripts\"} %" PRIu64 "\n"
+		   "baton_store_bytes{kind=\"objects\"} %" PRIu64 "\n",
+		   st->disk_transcripts, st->disk_objects);
+	return buf_detach(&b, NULL);
+}
+
+bool relay_ready(struct relay *r)
+{
+	int64_t seconds;
+	int e;
+
+	if (r->stopping)
+		return false;
+	/* Any read answers whether the database is usable. */
+	e = store_credits_get(r->store, "readyz", &seconds);
+	return e == 0 || e == -ENOENT;
 }
 
 /* The owner has started the agent again in its worktree. */
@@ -2179,6 +2316,7 @@ static void client_input(struct relay *r, struct conn *c,
 	}
 	mc = bus_machine(r->bus, s->rec.machine);
 	if (s->move == NULL && mc && !strcmp(s->rec.state, "running")) {
+		r->stats.bytes_relayed += b->len;
 		conn_send_binary(mc, b, b->data, b->len);
 		return;
 	}
@@ -2255,6 +2393,7 @@ static void machine_output(struct relay *r, struct conn *c,
 	s->rec.seq = b->seq;
 	out.epoch = 0;
 	out.len = (uint32_t)len;
+	r->stats.bytes_relayed += len;
 	bus_publish_output(r->bus, s->rec.id, &out, data, len);
 	send_ack(c, s);
 	buf_free(&clean);

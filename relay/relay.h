@@ -16,6 +16,21 @@
 
 struct bus;
 struct launcher;
+
+#define RELAY_MOVE_BUCKETS 8
+
+/* What /metrics counts since the relay started. */
+struct relay_stats {
+	uint64_t moves_started;
+	uint64_t moves_finished;
+	uint64_t moves_failed;
+	uint64_t move_ms[RELAY_MOVE_BUCKETS];	/* finished moves per bucket */
+	uint64_t move_ms_sum;
+	uint64_t bytes_relayed;		/* output to clients, input to agents */
+	uint64_t disk_transcripts;	/* bytes, measured at most once a */
+	uint64_t disk_objects;		/* minute */
+	uint64_t disk_measured_ms;
+};
 struct ratelimit;
 struct rsession;
 
@@ -100,6 +115,7 @@ struct relay {
 	uv_timer_t sandbox_check;	/* restarts sandboxes that died */
 	uv_timer_t hello_sweep;		/* ends connections that never say
 					 * who they are */
+	struct relay_stats stats;	/* for /metrics */
 	uint64_t launches_window_ms;	/* start of the current minute */
 	unsigned launches;		/* recovery launches in it */
 	uv_timer_t credit_tick;		/* charges sandboxes' time */
@@ -178,6 +194,11 @@ void credits_handle(struct relay *r, struct conn *c,
 		    const struct proto_msg *m);
 /* baton-relay credits set|show (argv[0] is "credits"); an exit status. */
 int credits_main(int argc, char **argv);
+
+/* Prometheus text metrics (caller frees). */
+char *relay_metrics(struct relay *r);
+/* Whether the relay can serve: not stopping, and its store answers. */
+bool relay_ready(struct relay *r);
 
 /* relay.c: what the relay does with messages */
 /* Welcomes a connection auth.c has vouched for; held: a machine's

@@ -85,23 +85,50 @@ static void conn_free(struct relay *r, struct conn *c)
 }
 
 /* Answers plain HTTP requests: only a health check for now. */
-static int serve_http(struct lws *wsi, const char *uri)
+/*
+ * Answers plain HTTP requests: /healthz (the process serves), /readyz (it
+ * can serve requests: not stopping, its store answers) and /metrics
+ * (Prometheus text format).
+ */
+static int serve_http(struct relay *r, struct lws *wsi, const char *uri)
 {
-	static const char ok[] = "ok\n";
 	static const char missing[] = "baton-relay speaks WebSocket "
 				      "(subprotocol " PROTO_SUBPROTOCOL ")\n";
-	const char *body = strcmp(uri, "/healthz") ? missing : ok;
-	unsigned status = strcmp(uri, "/healthz") ? HTTP_STATUS_NOT_FOUND
-						  : HTTP_STATUS_OK;
+	const char *type = "text/plain";
+	unsigned status = HTTP_STATUS_OK;
 	uint8_t buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start;
 	uint8_t *end = buf + sizeof(buf);
-	size_t len = strlen(body);
+	uint8_t *out;
+	char *body;
+	size_t len;
+	int e = 0;
 
-	if (lws_add_http_common_headers(wsi, status, "text/plain", len, &p,
-					end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	if (lws_write(wsi, (uint8_t *)body, len, LWS_WRITE_HTTP_FINAL) < 0)
+	if (!strcmp(uri, "/healthz")) {
+		body = xstrdup("ok\n");
+	} else if (!strcmp(uri, "/readyz")) {
+		bool ready = relay_ready(r);
+
+		body = xstrdup(ready ? "ready\n" : "not ready\n");
+		status = ready ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+	} else if (!strcmp(uri, "/metrics")) {
+		body = relay_metrics(r);
+		type = "text/plain; version=0.0.4";
+	} else {
+		body = xstrdup(missing);
+		status = HTTP_STATUS_NOT_FOUND;
+	}
+	/* lws wants LWS_PRE bytes before what it writes; it keeps what the
+	 * socket cannot take now and sends it later */
+	len = strlen(body);
+	out = xmalloc(LWS_PRE + len);
+	memcpy(out + LWS_PRE, body, len);
+	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end) ||
+	    lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0)
+		e = -1;
+	free(out);
+	free(body);
+	if (e < 0)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -134,7 +161,7 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return serve_http(wsi, in ? (const char *)in : "/");
+		return serve_http(r, wsi, in ? (const char *)in : "/");
 
 	case LWS_CALLBACK_ESTABLISHED:
 		if (r->stopping)
