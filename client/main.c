@@ -1838,7 +1838,8 @@ static int command_check(struct client *c, char **pos, int npos)
 					   "URL");
 		if (c->machine == NULL || c->dir == NULL)
 			return usage_error("start needs --machine NAME and "
-					   "--dir PATH, or --sandbox --git URL");
+					   "--dir PATH, or --sandbox --git "
+					   "URL");
 		return absolute_dir(c);
 	}
 	if (!strcmp(cmd->name, "move") && c->to == NULL)

@@ -2005,7 +2005,8 @@ char *relay_metrics(struct relay *r)
 	buf_printf(&b, "# HELP baton_relayed_bytes_total Session output sent "
 		   "on and input passed to agents.\n"
 		   "# TYPE baton_relayed_bytes_total counter\n"
-		   "baton_relayed_bytes_total %" PRIu64 "\n", st->bytes_relayed);
+		   "baton_relayed_bytes_total %" PRIu64 "\n",
+		   st->bytes_relayed);
 	buf_printf(&b, "# HELP baton_store_bytes Bytes on disk, measured at "
 		   "most once a minute.\n# TYPE baton_store_bytes gauge\n"
 		   "baton_store_bytes{kind=\"transcripts\"} %" PRIu64 "\n"

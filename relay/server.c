@@ -109,7 +109,8 @@ static int serve_http(struct relay *r, struct lws *wsi, const char *uri)
 		bool ready = relay_ready(r);
 
 		body = xstrdup(ready ? "ready\n" : "not ready\n");
-		status = ready ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE;
+		status = ready ? HTTP_STATUS_OK
+			       : HTTP_STATUS_SERVICE_UNAVAILABLE;
 	} else if (!strcmp(uri, "/metrics")) {
 		body = relay_metrics(r);
 		type = "text/plain; version=0.0.4";
