@@ -192,20 +192,6 @@ static int bad_user(const char *user)
 	return 2;
 }
 
-/* Opens the store for a credits command, or says why not. */
-static struct store *credits_store(const char *data)
-{
-	struct store *s = NULL;
-	char *cause = NULL;
-
-	if (store_open(data, &s, &cause) < 0) {
-		fprintf(stderr, "baton-relay: %s\n", cause);
-		free(cause);
-		return NULL;
-	}
-	return s;
-}
-
 /* Prints one user's balance, or that they have no limit. */
 static void credits_print(const char *user, int e, int64_t left)
 {
@@ -355,7 +341,7 @@ int credits_main(int argc, char **argv)
 				    "seconds from 0 to %" PRId64 ", not '%s'",
 				    CREDITS_SECONDS_MAX, seconds_text);
 
-	if ((s = credits_store(data)) == NULL)
+	if ((s = relay_store_open_cli(data)) == NULL)
 		return 1;
 	if (!strcmp(verb, "set"))
 		rc = credits_set(s, data, user, seconds);

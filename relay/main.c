@@ -625,8 +625,8 @@ static int parse_duration(const char *text, int64_t *seconds)
 	return 0;
 }
 
-/* Opens the store for a token command, or says why not. */
-static struct store *token_store(const char *data)
+/* Opens the store for a command beside the server (see relay.h). */
+struct store *relay_store_open_cli(const char *data)
 {
 	struct store *s = NULL;
 	char *cause = NULL;
@@ -688,7 +688,7 @@ static int token_create(int argc, char **argv)
 	if (user[0] == '\0' || strlen(user) > 64)
 		usage_error("%s", "--user needs a name of 1 to 64 bytes");
 
-	if ((s = token_store(data)) == NULL)
+	if ((s = relay_store_open_cli(data)) == NULL)
 		return EXIT_FAIL;
 	e = store_token_create(s, user, kind, scope,
 			       lifetime ? (int64_t)time(NULL) + lifetime : 0,
@@ -746,7 +746,7 @@ static int token_list(int argc, char **argv)
 	if (data == NULL)
 		usage_error("%s", "token list needs --data DIR");
 
-	if ((s = token_store(data)) == NULL)
+	if ((s = relay_store_open_cli(data)) == NULL)
 		return EXIT_FAIL;
 	e = store_tokens_list(s, user, &ts, &n);
 	store_close(s);
@@ -797,7 +797,7 @@ static int token_revoke(int argc, char **argv)
 			    "(from `baton-relay token list`)");
 	id = argv[optind];
 
-	if ((s = token_store(data)) == NULL)
+	if ((s = relay_store_open_cli(data)) == NULL)
 		return EXIT_FAIL;
 	e = store_token_revoke(s, id);
 	store_close(s);

@@ -195,6 +195,10 @@ void credits_handle(struct relay *r, struct conn *c,
 /* baton-relay credits set|show (argv[0] is "credits"); an exit status. */
 int credits_main(int argc, char **argv);
 
+/* main.c: opens the store for a command beside the server (token,
+ * credits), or prints why not on stderr and returns NULL. */
+struct store *relay_store_open_cli(const char *data);
+
 /* Prometheus text metrics (caller frees). */
 char *relay_metrics(struct relay *r);
 /* Whether the relay can serve: not stopping, and its store answers. */
