@@ -94,6 +94,7 @@ static void move_resume(struct relay *r, struct rsession *s);
 static void move_recover(struct relay *r, struct rsession *s);
 static void sync_offer(struct relay *r, struct rsession *s);
 static void stats_move_finished(struct relay *r, uint64_t ms);
+static void move_fence(struct relay *r, struct rsession *s);
 static void clone_send(struct relay *r, struct rsession *s);
 static int sandbox_launch(struct relay *r, const char *user,
 			  const char *workspace, char **cause);
@@ -1205,17 +1206,8 @@ static bool move_offline(struct relay *r, struct conn *c,
 		  age >= 120 ? "min" : "s",
 		  strcmp(w.synced_session, s->rec.id)
 			  ? " (by another session of the workspace)" : "");
-	mv->fenced = true;
-	s->rec.epoch++;
-	set_str(&s->rec.machine, mv->target);
-	set_str(&s->rec.state, "moving");
-	session_save(r, s);
-	session_publish(r, s);
-	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
-		  machine_name(r, mv->target, name, sizeof(name)),
-		  s->rec.epoch);
 	store_workspace_clear(&w);
-	move_resume(r, s);
+	move_fence(r, s);
 	return true;
 }
 
@@ -1225,7 +1217,6 @@ static void move_unpark(struct relay *r, struct conn *c,
 			const char *target)
 {
 	struct move *mv = xcalloc(1, sizeof(*mv));
-	char name[128];
 
 	mv->phase = MOVE_RESTORING;
 	mv->requester = c->id;
@@ -1233,7 +1224,6 @@ static void move_unpark(struct relay *r, struct conn *c,
 	mv->source = xstrdup(s->rec.machine);
 	mv->target = xstrdup(target);
 	mv->started_ms = now_ms();
-	mv->fenced = true;
 	if (store_objects_open(r->store, s->rec.workspace, &mv->objects) < 0) {
 		move_free(mv);
 		conn_send_error(c, m->id, s->rec.id, PROTO_E_FAILED,
@@ -1244,14 +1234,7 @@ static void move_unpark(struct relay *r, struct conn *c,
 	s->move = mv;
 	move_step(r, s, "parked", "resuming from checkpoint %.12s, kept when "
 		  "the session's sandbox sat idle", s->rec.checkpoint);
-	s->rec.epoch++;
-	set_str(&s->rec.machine, target);
-	set_str(&s->rec.state, "moving");
-	session_save(r, s);
-	session_publish(r, s);
-	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
-		  machine_name(r, target, name, sizeof(name)), s->rec.epoch);
-	move_resume(r, s);
+	move_fence(r, s);
 }
 
 /*
@@ -1567,7 +1550,6 @@ static void handle_suspended(struct relay *r, struct conn *c,
 	const char *oid_text = proto_str(m->body, "checkpoint");
 	struct move *mv = s->move;
 	char *cause = NULL;
-	char name[128];
 	git_odb *odb = NULL;
 	git_oid oid;
 	int ok;
@@ -1619,13 +1601,26 @@ static void handle_suspended(struct relay *r, struct conn *c,
 
 	crash_point("relay:checkpoint-stored");
 
-	/* The fence: from here on only the target may speak for it. */
+	move_fence(r, s);
+}
+
+/*
+ * The fence: the target owns the session from a higher epoch, written
+ * before anything else, so an older owner is told to stand down. Then the
+ * target is asked to resume.
+ */
+static void move_fence(struct relay *r, struct rsession *s)
+{
+	struct move *mv = s->move;
+	char name[128];
+
 	mv->fenced = true;
 	s->rec.epoch++;
 	set_str(&s->rec.machine, mv->target);
 	set_str(&s->rec.state, "moving");
 	session_save(r, s);
 	crash_point("relay:fenced");
+	session_publish(r, s);
 	move_step(r, s, "fenced", "%s owns the session from epoch %" PRIu64,
 		  machine_name(r, mv->target, name, sizeof(name)),
 		  s->rec.epoch);
