@@ -79,27 +79,11 @@ static void on_expired(uv_timer_t *t)
 	finish(p, 1);
 }
 
-/* The web address a phone opens from the QR code. */
-static char *pair_url(const char *relay, const char *code)
-{
-	const char *rest = relay;
-	const char *scheme = "http";
-	size_t n;
-
-	if (!strncmp(relay, "wss://", 6)) {
-		scheme = "https";
-		rest = relay + 6;
-	} else if (!strncmp(relay, "ws://", 5)) {
-		rest = relay + 5;
-	}
-	n = strcspn(rest, "/");
-	return xasprintf("%s://%.*s/#pair=%s", scheme, (int)n, rest, code);
-}
-
 /* Shows the code; CODE is 8 characters, shown as two groups of four. */
 static void show_code(struct pair *p, const char *code, int64_t expires)
 {
-	char *url = pair_url(p->relay, code);
+	char *frag = xasprintf("pair=%s", code);
+	char *url = qr_page_url(p->relay, frag);
 	char *qr = qr_render(url);
 	time_t when = (time_t)expires;
 	char at[16];
@@ -116,6 +100,7 @@ static void show_code(struct pair *p, const char *code, int64_t expires)
 	fflush(stdout);
 	free(qr);
 	free(url);
+	free(frag);
 	if (left < 1)
 		left = 1;
 	uv_timer_start(&p->expiry, on_expired, (uint64_t)left * 1000, 0);

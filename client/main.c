@@ -14,6 +14,7 @@
 #include "link.h"
 #include "log.h"
 #include "proto.h"
+#include "qr.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -66,6 +67,7 @@ enum {
 	O_SANDBOX = 1 << 9,
 	O_GIT = 1 << 10,
 	O_REF = 1 << 11,
+	O_QR = 1 << 12,
 };
 
 struct client;
@@ -73,7 +75,7 @@ struct client;
 struct command {
 	const char *name;
 	unsigned opts;		/* O_* bits it accepts */
-	int args;		/* 0, 1 (SID), 2 (SID TEXT...), 3 (words) */
+	int args;		/* 0, 1 (SID), 2 (SID TEXT...), 3 (words), 4 (a name) */
 	void (*request)(struct client *c);	/* after each welcome */
 	void (*reply)(struct client *c, const struct proto_msg *m);
 };
@@ -103,6 +105,7 @@ struct client {
 	const char *to;
 	bool wait;
 	bool sandbox;		/* start: on the sandbox, from --git */
+	bool qr;		/* login: draw the address as a QR code */
 	const char *git;	/* start: the repository to clone */
 	const char *ref;	/* start: its branch, tag or commit */
 	struct buf text;	/* send: TEXT and Enter; env set: the value */
@@ -202,6 +205,10 @@ static void usage(FILE *f)
 "  env list [WORKSPACE]  list the variables' names (never their values);\n"
 "                        WORKSPACE is the repository's remote URL or the\n"
 "                        workspace id `baton sessions --json` shows\n"
+"  login [--qr]          print a one-time address that signs a phone or\n"
+"                        browser in to the relay's web app (with --qr,\n"
+"                        also as a QR code to scan)\n"
+"  setup-log MACHINE     print the setup log of a sandbox\n"
 "  doctor [--dir PATH]   check that the repository at PATH (default: the\n"
 "                        current directory) is ready for a sandbox: its\n"
 "                        remote, .baton/setup, the variables\n"
@@ -1236,6 +1243,78 @@ static void credits_reply(struct client *c, const struct proto_msg *m)
 	client_finish(c, EXIT_OK);
 }
 
+/* login: asks for a one-time code that signs a browser in. */
+static void login_request(struct client *c)
+{
+	client_send(c, "login.new", false, NULL, c->req_id);
+}
+
+/* login: shows the code and the page that takes it, as a QR code too. */
+static void login_reply(struct client *c, const struct proto_msg *m)
+{
+	const char *code = proto_str(m->body, "code");
+	int64_t expires = 0;
+	char *frag, *url, *qr = NULL, at[16];
+	time_t when;
+
+	if (strcmp(m->type, "login.code") || strcmp(m->id, c->req_id))
+		return;
+	if (c->json) {
+		print_json(m->body);
+		client_finish(c, EXIT_OK);
+		return;
+	}
+	proto_int(m->body, "expires", &expires);
+	when = (time_t)expires;
+	strftime(at, sizeof(at), "%H:%M", localtime(&when));
+	frag = xasprintf("login=%s", code);
+	url = qr_page_url(c->url, frag);
+	if (c->qr)
+		qr = qr_render(url);
+	printf("Open this on your phone or in a browser to sign in%s:\n\n"
+	       "%s%s    %s\n\nIt works once, until %s, and signs in with "
+	       "%s rights. Sign out in the page to end that sign-in.\n",
+	       qr ? " (or scan the code)" : "", qr ? qr : "", qr ? "\n" : "",
+	       url, at, strcmp(proto_str(m->body, "scope"), "read")
+	       ? "steer" : "read-only");
+	if (c->qr && qr == NULL)
+		fprintf(stderr, "baton: cannot draw the QR code (%s); open "
+			"the address instead\n", strerror(errno));
+	free(qr);
+	free(url);
+	free(frag);
+	client_finish(c, EXIT_OK);
+}
+
+/* setup-log: asks for a sandbox's setup log. */
+static void setup_log_request(struct client *c)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "machine", c->machine);
+	client_send(c, "setup.get", false, body, c->req_id);
+}
+
+/* setup-log: prints the log as it is, and the machine's state. */
+static void setup_log_reply(struct client *c, const struct proto_msg *m)
+{
+	const char *text = proto_str(m->body, "text");
+
+	if (strcmp(m->type, "setup") || strcmp(m->id, c->req_id))
+		return;
+	if (c->json) {
+		print_json(m->body);
+	} else {
+		if (text)
+			fputs(text, stdout);
+		fprintf(stderr, "%s%s: %s\n", text ? "\n" : "",
+			proto_str(m->body, "machine"),
+			text ? proto_str(m->body, "state")
+			     : "no setup log (yet)");
+	}
+	client_finish(c, EXIT_OK);
+}
+
 /* stop: asks the relay to stop the session. */
 static void stop_request(struct client *c)
 {
@@ -1270,6 +1349,8 @@ static const struct command commands[] = {
 	{ "sync", 0, 3, sync_request, sync_reply },
 	{ "workspace", 0, 3, workspace_request, workspace_reply },
 	{ "doctor", O_DIR, 0, doctor_request, doctor_reply },
+	{ "login", O_QR, 0, login_request, login_reply },
+	{ "setup-log", 0, 4, setup_log_request, setup_log_reply },
 };
 
 /* Handles the answer to hello. */
@@ -1561,6 +1642,7 @@ static const struct {
 	{ "--follow", O_FOLLOW, false }, { "--to", O_TO, true },
 	{ "--wait", O_WAIT, false }, { "--sandbox", O_SANDBOX, false },
 	{ "--git", O_GIT, true }, { "--ref", O_REF, true },
+	{ "--qr", O_QR, false },
 };
 
 /* Stores one command option's value; 0, or a usage error's exit code. */
@@ -1607,6 +1689,9 @@ static int command_opt(struct client *c, unsigned bit, const char *value)
 		break;
 	case O_REF:
 		c->ref = value;
+		break;
+	case O_QR:
+		c->qr = true;
 		break;
 	}
 	return 0;
@@ -1810,6 +1895,14 @@ static int command_check(struct client *c, char **pos, int npos)
 				   "repository with --dir %s", pos[0]);
 	if (!strcmp(cmd->name, "doctor"))
 		return doctor_prepare(c);
+	if (!strcmp(cmd->name, "setup-log")) {
+		if (npos != 1)
+			return usage_error("setup-log needs one machine: baton"
+					   " setup-log MACHINE (see `baton "
+					   "machines`)");
+		c->machine = pos[0];
+		return 0;
+	}
 	if (cmd->args == 0 && npos > 0)
 		return usage_error("%s takes no arguments ('%s' is extra)",
 				   cmd->name, pos[0]);

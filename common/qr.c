@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <qrencode.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -101,4 +102,20 @@ unsigned char *qr_modules(const char *text, int *width)
 
 	QRcode_free(code);
 	return modules;
+}
+
+char *qr_page_url(const char *relay, const char *fragment)
+{
+	const char *rest = relay;
+	const char *scheme = "http";
+	size_t n;
+
+	if (!strncmp(relay, "wss://", 6)) {
+		scheme = "https";
+		rest = relay + 6;
+	} else if (!strncmp(relay, "ws://", 5)) {
+		rest = relay + 5;
+	}
+	n = strcspn(rest, "/?#");
+	return xasprintf("%s://%.*s/#%s", scheme, (int)n, rest, fragment);
 }

@@ -24,4 +24,12 @@ char *qr_render(const char *text);
  */
 unsigned char *qr_modules(const char *text, int *width);
 
+/*
+ * The address of the relay's web page for a relay URL (ws:// gives http://,
+ * wss:// gives https://; any path is dropped) with "#fragment" after it,
+ * as QR codes carry it: qr_page_url("wss://r.example:443", "pair=CODE").
+ * The caller frees.
+ */
+char *qr_page_url(const char *relay, const char *fragment);
+
 #endif

@@ -103,6 +103,14 @@ static const struct msg_type types[] = {
 	{ "sessions.list", C, false, { { NULL } } },
 	{ "sessions", R, false, { { "sessions", F_ARR } } },
 	{ "credits.get", C, false, { { NULL } } },
+	/* a one-time code that signs a browser in (baton login --qr) */
+	{ "login.new", C, false, { { NULL } } },
+	{ "login.code", R, false, { { "code", F_STR }, { "expires", F_INT },
+		{ "scope", F_STR } } },
+	/* a sandbox's setup log, for a client */
+	{ "setup.get", C, false, { { "machine", F_STR } } },
+	{ "setup", R, false, { { "machine", F_STR }, { "state", F_STR },
+		{ "text", F_STR, OPT } } },
 	{ "credits", R, false, { { "limited", F_BOOL },
 		{ "seconds", F_U64, OPT } } },
 	{ "session.start", C, false, {

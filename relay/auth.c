@@ -29,7 +29,6 @@
 #include <time.h>
 
 #define PAIR_WAITING_MAX 32	/* laptops waiting with a code, in all */
-#define PAIR_CODE_LEN 8
 #define PAIR_ALPHABET "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"	/* no I O 0 1 */
 #define NAME_MAX_LEN 64
 
@@ -72,6 +71,10 @@ void auth_conn_free(struct conn *c)
 	free(c->pair_name);
 	free(c->pair_key);
 	c->pair_code = c->pair_name = c->pair_key = NULL;
+	if (c->web_token)
+		sodium_memzero(c->web_token, strlen(c->web_token));
+	free(c->web_token);
+	c->web_token = NULL;
 }
 
 /* Refuses a hello: says why, logs it without secrets, and hangs up. */
@@ -276,23 +279,34 @@ static int hello_machine_key(struct relay *r, struct conn *c,
  * a machine that shows none) before anything looks the credential up, or
  * refuses it. The limiter keeps a keyed hash, never the credential.
  */
-static bool hello_allowed(struct relay *r, struct conn *c,
-			  const struct proto_msg *m, const char *token,
-			  const char *key)
+/*
+ * Takes one use of a credential (a token, a key, a sign-in code) from its
+ * allowance, keyed by a keyed hash so the limiter holds no secret.
+ */
+bool auth_rate_take(struct relay *r, const char *cred, uint64_t *retry_ms)
 {
-	const char *cred = token ? token : key;
 	unsigned char h[16];
-	char hex[sizeof(h) * 2 + 1], why[128];
-	uint64_t retry_ms = 0;
+	char hex[sizeof(h) * 2 + 1];
 
+	*retry_ms = 0;
 	if (r->limits.hello_rate == NULL || cred == NULL)
 		return true;
 	crypto_generichash(h, sizeof(h), (const unsigned char *)cred,
 			   strlen(cred), r->limits.hello_key,
 			   sizeof(r->limits.hello_key));
 	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
-	if (ratelimit_take(r->limits.hello_rate, hex, uv_now(r->loop),
-			   &retry_ms))
+	return ratelimit_take(r->limits.hello_rate, hex, uv_now(r->loop),
+			      retry_ms);
+}
+
+static bool hello_allowed(struct relay *r, struct conn *c,
+			  const struct proto_msg *m, const char *token,
+			  const char *key)
+{
+	char why[128];
+	uint64_t retry_ms = 0;
+
+	if (auth_rate_take(r, token ? token : key, &retry_ms))
 		return true;
 	snprintf(why, sizeof(why), "this %s has connected too often lately; "
 		 "try again in %" PRIu64 " s", token ? "token" : "machine",
@@ -322,13 +336,17 @@ void auth_hello(struct relay *r, struct conn *c, const struct proto_msg *m)
 		       "version 1; update baton", "protocol version mismatch");
 		return;
 	}
+	/* a browser signed in at /api/login shows its cookie instead */
+	if (!strcmp(role, "client") && token == NULL)
+		token = c->web_token;
 	if (!hello_allowed(r, c, m, token,
 			   strcmp(role, "machine") ? NULL : key))
 		return;
 
 	if (!strcmp(role, "client") && token == NULL) {
-		refuse(c, m->id, PROTO_E_BAD_MESSAGE, "a client's hello needs "
-		       "a token", "client hello without a token");
+		refuse(c, m->id, PROTO_E_UNAUTHORIZED, "a client's hello needs "
+		       "a token (a browser: sign in first)",
+		       "client hello without a token");
 		return;
 	}
 	if (!strcmp(role, "client")) {
@@ -406,8 +424,7 @@ static size_t pairs_waiting(struct relay *r)
 /* Gives a proven pairing request its one-time code. */
 static void pair_start(struct relay *r, struct conn *c, struct auth_wait *w)
 {
-	unsigned char raw[PAIR_CODE_LEN];
-	char code[PAIR_CODE_LEN + 1];
+	char code[AUTH_CODE_LEN + 1];
 	cJSON *body;
 
 	if (pairs_waiting(r) >= PAIR_WAITING_MAX) {
@@ -416,10 +433,7 @@ static void pair_start(struct relay *r, struct conn *c, struct auth_wait *w)
 		       "pairing table full");
 		return;
 	}
-	randombytes_buf(raw, sizeof(raw));
-	for (size_t i = 0; i < PAIR_CODE_LEN; i++)
-		code[i] = PAIR_ALPHABET[raw[i] % (sizeof(PAIR_ALPHABET) - 1)];
-	code[PAIR_CODE_LEN] = '\0';
+	auth_code_new(code);
 
 	c->role = CONN_PAIRING;
 	c->pair_code = xstrdup(code);
@@ -497,17 +511,30 @@ out:
 	wait_free(w);
 }
 
+/* A one-time code: 32 letters and digits that cannot be misread. */
+void auth_code_new(char out[AUTH_CODE_LEN + 1])
+{
+	unsigned char raw[AUTH_CODE_LEN];
+
+	/* 256 is a multiple of the alphabet's 32: no bias */
+	randombytes_buf(raw, sizeof(raw));
+	for (size_t i = 0; i < AUTH_CODE_LEN; i++)
+		out[i] = PAIR_ALPHABET[raw[i] % (sizeof(PAIR_ALPHABET) - 1)];
+	out[AUTH_CODE_LEN] = '\0';
+	sodium_memzero(raw, sizeof(raw));
+}
+
 /* Upper case, without the dash and spaces people type. */
-static void code_normalize(const char *in, char out[PAIR_CODE_LEN + 1])
+void auth_code_normalize(const char *in, char out[AUTH_CODE_LEN + 1])
 {
 	size_t n = 0;
 
-	for (; *in && n < PAIR_CODE_LEN + 1; in++) {
+	for (; *in && n < AUTH_CODE_LEN + 1; in++) {
 		if (*in == '-' || *in == ' ')
 			continue;
 		out[n++] = (*in >= 'a' && *in <= 'z') ? *in - 'a' + 'A' : *in;
 	}
-	if (n > PAIR_CODE_LEN)
+	if (n > AUTH_CODE_LEN)
 		n = 0;	/* too long: matches nothing */
 	out[n] = '\0';
 }
@@ -517,12 +544,12 @@ static struct conn *pair_find(struct relay *r, const char *code)
 {
 	int64_t now = (int64_t)time(NULL);
 
-	if (strlen(code) != PAIR_CODE_LEN)
+	if (strlen(code) != AUTH_CODE_LEN)
 		return NULL;
 	for (struct conn *o = r->conns; o; o = o->next)
 		if (o->role == CONN_PAIRING && o->pair_code &&
 		    !o->closing && o->pair_expires >= now &&
-		    sodium_memcmp(o->pair_code, code, PAIR_CODE_LEN) == 0)
+		    sodium_memcmp(o->pair_code, code, AUTH_CODE_LEN) == 0)
 			return o;
 	return NULL;
 }
@@ -530,13 +557,13 @@ static struct conn *pair_find(struct relay *r, const char *code)
 void auth_pair_approve(struct relay *r, struct conn *c,
 		       const struct proto_msg *m)
 {
-	char code[PAIR_CODE_LEN + 1];
+	char code[AUTH_CODE_LEN + 1];
 	struct store_machine mach = { 0 };
 	struct conn *laptop;
 	bool replaced = false;
 	cJSON *body;
 
-	code_normalize(proto_str(m->body, "code"), code);
+	auth_code_normalize(proto_str(m->body, "code"), code);
 	laptop = pair_find(r, code);
 	if (laptop == NULL) {
 		log_info("auth", "user %s approved a pairing code that no "

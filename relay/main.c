@@ -73,6 +73,9 @@ static const char usage_text[] =
 "                       with a command launcher, run this for each sandbox\n"
 "                       it started when the relay stops (default: SIGTERM\n"
 "                       the command if it still runs)\n"
+"  --web DIR            serve the web app from DIR at / (default: the\n"
+"                       build's or the installed one; none: serve no\n"
+"                       app)\n"
 "  --port-file FILE     write the port listened on to FILE\n"
 "  --log-level LEVEL    error, warn, info (default) or debug\n"
 "  --ping-interval S    ping a connection idle for S seconds (default 20;\n"
@@ -351,12 +354,14 @@ static int serve(int argc, char **argv)
 		{ "hello-rate", required_argument, NULL, 'H' },
 		{ "max-conns-per-user", required_argument, NULL, 'u' },
 		{ "max-sessions-per-machine", required_argument, NULL, 'm' },
+		{ "web", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *listen = NULL, *data = NULL, *port_file = NULL;
 	const char *tls_cert = NULL, *tls_key = NULL, *ca = NULL;
 	const char *launch_spec = "process", *stop_spec = NULL;
+	const char *web = NULL;
 	struct launcher_template *start_cmd = NULL, *stop_cmd = NULL;
 	struct server_opts so = { 0 };
 	unsigned ping = 0, dead = 0, pair_ttl = PAIR_TTL_DEFAULT_S;
@@ -390,6 +395,7 @@ static int serve(int argc, char **argv)
 		case 'K': tls_key = optarg; break;
 		case 'A': ca = optarg; break;
 		case 'I': insecure = true; break;
+		case 'w': web = optarg; break;
 		case 'Y':
 			if (parse_seconds(optarg, &sandbox_idle) ||
 			    sandbox_idle == 0)
@@ -506,6 +512,12 @@ static int serve(int argc, char **argv)
 	r->setup_timeout_s = setup_timeout;
 	r->launch_timeout_s = launch_timeout;
 	r->sandbox_idle_s = sandbox_idle;
+	if (web && !strcmp(web, "none"))
+		r->web_dir = NULL;
+	else if (web && (r->web_dir = realpath(web, NULL)) == NULL)
+		usage_error("--web %s: %s", web, strerror(errno));
+	else if (web == NULL)
+		r->web_dir = web_dir_default();
 	limits_init(&r->limits, conn_rate, hello_rate, max_conns,
 		    max_sessions);
 	uv_loop_init(&loop);
@@ -562,6 +574,12 @@ static int serve(int argc, char **argv)
 	log_info("relay", "listening on %s, data in %s, sandboxes from %s",
 		 r->url, data, strcmp(launch_spec, "process") ? launch_spec
 							      : sandbox_bin);
+	if (r->web_dir)
+		log_info("relay", "web app from %s at %s://%s:%d/", r->web_dir,
+			 tls_cert ? "https" : "http", local_address(host),
+			 bound);
+	else
+		log_info("relay", "no web app to serve (see --web)");
 	relay_recovery_start(r);
 	credits_start(r, credit_tick);
 
@@ -581,6 +599,7 @@ out:
 	launcher_free(r->launcher);
 	bus_free(r->bus);
 	env_clear(r);
+	web_free(r);
 	store_close(r->store);
 	limits_clear(&r->limits);
 	if (uv_loop_close(&loop) != 0)

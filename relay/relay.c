@@ -32,6 +32,7 @@
 #define HAVES_MAX 32			/* checkpoints offered as haves */
 #define BOOTSTRAP_TTL_S 600		/* a sandbox must say hello by then */
 #define SETUP_SCRIPT_MAX (64 * 1024)	/* a workspace's setup script */
+#define SETUP_LOG_SHOWN (256 * 1024)	/* setup.get: the log's end */
 
 enum move_phase {
 	MOVE_SUSPENDING,	/* waiting for the source's checkpoint */
@@ -780,6 +781,28 @@ static void clone_send(struct relay *r, struct rsession *s)
 	s->clone = NULL;
 }
 
+/*
+ * The client's machine by name or id. Answers not_found, the same for
+ * another user's machine as for none, and returns -ENOENT.
+ */
+static int client_machine(struct relay *r, struct conn *c,
+			  const struct proto_msg *m, const char *name,
+			  struct store_machine *mach)
+{
+	char quoted[65], *why;
+
+	if ((store_machine_by_name(r->store, c->user, name, mach) == 0 ||
+	     store_machine_get(r->store, name, mach) == 0) &&
+	    !strcmp(mach->user, c->user))
+		return 0;
+	store_machine_clear(mach);
+	why = xasprintf("no machine named \"%s\"; `baton machines` lists "
+			"yours", proto_printable(name, quoted, sizeof(quoted)));
+	conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, why);
+	free(why);
+	return -ENOENT;
+}
+
 static void handle_session_start(struct relay *r, struct conn *c,
 				 const struct proto_msg *m)
 {
@@ -803,30 +826,8 @@ static void handle_session_start(struct relay *r, struct conn *c,
 				"sandbox");
 		return;
 	}
-	if (store_machine_by_name(r->store, c->user, name, &mach) < 0 &&
-	    store_machine_get(r->store, name, &mach) < 0) {
-		char quoted[65];
-		char *why = xasprintf("no machine named \"%s\"; `baton "
-				      "machines` lists yours",
-				      proto_printable(name, quoted,
-						      sizeof(quoted)));
-
-		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, why);
-		free(why);
+	if (client_machine(r, c, m, name, &mach) < 0)
 		return;
-	}
-	if (strcmp(mach.user, c->user)) {
-		/* The very answer for a machine that does not exist. */
-		char quoted[65];
-		char *why = xasprintf("no machine named \"%s\"; `baton "
-				      "machines` lists yours",
-				      proto_printable(name, quoted,
-						      sizeof(quoted)));
-
-		conn_send_error(c, m->id, NULL, PROTO_E_NOT_FOUND, why);
-		free(why);
-		goto out;
-	}
 	mc = bus_machine(r->bus, mach.id);
 	if (mc == NULL) {
 		char *why = xasprintf("machine \"%s\" is offline; start "
@@ -1380,6 +1381,55 @@ out:
 	store_machine_clear(&target);
 }
 
+/* The end of a setup log (a client wants the end of a long one), or NULL
+ * when there is none. */
+static char *setup_log_tail(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *text;
+	long size;
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) < 0 || (size = ftell(f)) < 0 ||
+	    fseek(f, size > SETUP_LOG_SHOWN ? size - SETUP_LOG_SHOWN : 0,
+		  SEEK_SET) < 0) {
+		fclose(f);
+		return NULL;
+	}
+	text = xmalloc(SETUP_LOG_SHOWN + 1);
+	n = fread(text, 1, SETUP_LOG_SHOWN, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* setup.get: a sandbox's setup log, as the relay kept it. */
+static void handle_setup_get(struct relay *r, struct conn *c,
+			     const struct proto_msg *m)
+{
+	struct store_machine mach = { 0 };
+	char *path, *text;
+	cJSON *body;
+
+	if (client_machine(r, c, m, proto_str(m->body, "machine"),
+			   &mach) < 0)
+		return;
+	path = xasprintf("%s/sandboxes/%s/setup.log", store_data_dir(r->store),
+			 mach.id);
+	text = setup_log_tail(path);
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "machine", mach.name);
+	cJSON_AddStringToObject(body, "state", mach.state);
+	if (text && *text)
+		cJSON_AddStringToObject(body, "text", text);
+	conn_send_owned(c, proto_encode("setup", m->id, NULL, body));
+	free(text);
+	free(path);
+	store_machine_clear(&mach);
+}
+
 static void handle_client(struct relay *r, struct conn *c,
 			  const struct proto_msg *m)
 {
@@ -1420,6 +1470,14 @@ static void handle_client(struct relay *r, struct conn *c,
 	}
 	if (!strcmp(m->type, "credits.get")) {
 		credits_handle(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "login.new")) {
+		web_login_new(r, c, m);
+		return;
+	}
+	if (!strcmp(m->type, "setup.get")) {
+		handle_setup_get(r, c, m);
 		return;
 	}
 	if (!strcmp(m->type, "ping")) {

@@ -42,6 +42,7 @@ enum conn_role {
 };
 
 struct auth_wait;
+struct web_code;
 
 /*
  * What a peer can make the relay do (serve's options). Rates refill per
@@ -86,6 +87,8 @@ struct conn {
 	char *pair_name;	/* pairing: the machine name asked for */
 	char *pair_key;		/* pairing: the key it proved */
 	int64_t pair_expires;	/* pairing: unix seconds */
+	char *web_token;	/* a browser's sign-in cookie, from the
+				 * upgrade request; used if hello has none */
 	bool closing;		/* close after the queue is written */
 	uint64_t credit_ms;	/* sandboxes: loop time charged up to */
 	char peer[64];		/* address, for logs */
@@ -120,6 +123,9 @@ struct relay {
 	unsigned launches;		/* recovery launches in it */
 	uv_timer_t credit_tick;		/* charges sandboxes' time */
 	uint64_t credit_cursor;		/* conn ids below it go first */
+	bool tls;			/* serves https:// and wss:// */
+	char *web_dir;			/* the web app's files, or NULL */
+	struct web_code *login_codes;	/* one-time browser sign-ins */
 };
 
 /* server.c */
@@ -161,6 +167,37 @@ void auth_answer(struct relay *r, struct conn *c, const struct proto_msg *m);
 void auth_pair_approve(struct relay *r, struct conn *c,
 		       const struct proto_msg *m);
 void auth_conn_free(struct conn *c);
+#define AUTH_CODE_LEN 8
+/* A one-time code (pairing, sign-in) and the form a typed one is kept in. */
+void auth_code_new(char out[AUTH_CODE_LEN + 1]);
+void auth_code_normalize(const char *in, char out[AUTH_CODE_LEN + 1]);
+/* Takes one use of a credential from its allowance; false when over. */
+bool auth_rate_take(struct relay *r, const char *cred, uint64_t *retry_ms);
+
+/* web.c: the web app, browser sign-in (see the file's first comment) */
+struct lws;
+struct web_req;
+/* Sends an HTTP answer with the relay's security headers; headers is
+ * NULL or name, value, ..., NULL. Returns what an lws callback returns. */
+int web_reply(struct relay *r, struct lws *wsi, unsigned status,
+	      const char *type, const char *const *headers, const void *body,
+	      size_t len);
+/* An HTTP request other than the health checks: a file, or a POST
+ * (sign-in, sign-out) whose body follows through web_http_body. */
+int web_http(struct relay *r, struct lws *wsi, struct web_req **req,
+	     const char *uri);
+int web_http_body(struct relay *r, struct lws *wsi, struct web_req *req,
+		  const void *in, size_t len);
+int web_http_done(struct relay *r, struct lws *wsi, struct web_req *req);
+void web_req_free(struct web_req **req);
+/* At a WebSocket's upgrade: keeps a sign-in cookie sent by our page. */
+void web_conn_open(struct relay *r, struct conn *c, struct lws *wsi);
+/* login.new from a client: a one-time sign-in code for a browser. */
+void web_login_new(struct relay *r, struct conn *c,
+		   const struct proto_msg *m);
+/* The app's folder when --web does not say (caller frees), or NULL. */
+char *web_dir_default(void);
+void web_free(struct relay *r);
 
 /* env.c: the remote environment (see the file's first comment) */
 struct scrub;

@@ -84,24 +84,18 @@ static void conn_free(struct relay *r, struct conn *c)
 	free(c);
 }
 
-/* Answers plain HTTP requests: only a health check for now. */
 /*
  * Answers plain HTTP requests: /healthz (the process serves), /readyz (it
  * can serve requests: not stopping, its store answers) and /metrics
- * (Prometheus text format).
+ * (Prometheus text format); anything else is the web app's (web.c).
  */
-static int serve_http(struct relay *r, struct lws *wsi, const char *uri)
+static int serve_http(struct relay *r, struct lws *wsi, const char *uri,
+		      struct web_req **req)
 {
-	static const char missing[] = "baton-relay speaks WebSocket "
-				      "(subprotocol " PROTO_SUBPROTOCOL ")\n";
 	const char *type = "text/plain";
 	unsigned status = HTTP_STATUS_OK;
-	uint8_t buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start;
-	uint8_t *end = buf + sizeof(buf);
-	uint8_t *out;
 	char *body;
-	size_t len;
-	int e = 0;
+	int e;
 
 	if (!strcmp(uri, "/healthz")) {
 		body = xstrdup("ok\n");
@@ -115,24 +109,18 @@ static int serve_http(struct relay *r, struct lws *wsi, const char *uri)
 		body = relay_metrics(r);
 		type = "text/plain; version=0.0.4";
 	} else {
-		body = xstrdup(missing);
-		status = HTTP_STATUS_NOT_FOUND;
+		return web_http(r, wsi, req, uri);
 	}
-	/* lws wants LWS_PRE bytes before what it writes; it keeps what the
-	 * socket cannot take now and sends it later */
-	len = strlen(body);
-	out = xmalloc(LWS_PRE + len);
-	memcpy(out + LWS_PRE, body, len);
-	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end) ||
-	    lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0)
-		e = -1;
-	free(out);
+	e = web_reply(r, wsi, status, type, NULL, body, strlen(body));
 	free(body);
-	if (e < 0)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return e;
 }
+
+/* What lws keeps per connection: a WebSocket's conn, or an HTTP POST. */
+struct pss {
+	struct conn *conn;
+	struct web_req *req;
+};
 
 /*
  * The connection of a per-connection callback. Others (TLS setup, HTTP)
@@ -140,13 +128,13 @@ static int serve_http(struct relay *r, struct lws *wsi, const char *uri)
  */
 static struct conn *conn_of(enum lws_callback_reasons reason, void *user)
 {
-	struct conn **slot = user;
+	struct pss *pss = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_RECEIVE:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
-		return slot ? *slot : NULL;
+		return pss ? pss->conn : NULL;
 	default:
 		return NULL;
 	}
@@ -156,21 +144,34 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			  void *user, void *in, size_t len)
 {
 	struct relay *r = lws_context_user(lws_get_context(wsi));
-	struct conn **slot = user;
+	struct pss *pss = user;
 	struct conn *c = conn_of(reason, user);
 	int n;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return serve_http(r, wsi, in ? (const char *)in : "/");
+		return serve_http(r, wsi, in ? (const char *)in : "/",
+				  &pss->req);
+	case LWS_CALLBACK_HTTP_BODY:
+		return web_http_body(r, wsi, pss->req, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		n = web_http_done(r, wsi, pss->req);
+		web_req_free(&pss->req);
+		return n;
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (pss)
+			web_req_free(&pss->req);
+		break;
 
 	case LWS_CALLBACK_ESTABLISHED:
 		if (r->stopping)
 			return -1;
-		*slot = conn_new(r, wsi);
+		pss->conn = conn_new(r, wsi);
 		log_debug("server", "connection %llu from %s",
-			  (unsigned long long)(*slot)->id, (*slot)->peer);
-		conn_check_rate(r, *slot);
+			  (unsigned long long)pss->conn->id, pss->conn->peer);
+		web_conn_open(r, pss->conn, wsi);
+		conn_check_rate(r, pss->conn);
 		break;
 
 	case LWS_CALLBACK_RECEIVE:
@@ -222,7 +223,7 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		relay_on_close(r, c);
 		bus_forget(r->bus, c);
 		conn_free(r, c);
-		*slot = NULL;
+		pss->conn = NULL;
 		break;
 
 	default:
@@ -232,7 +233,7 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 }
 
 static const struct lws_protocols relay_protocols[] = {
-	{ PROTO_SUBPROTOCOL, relay_callback, sizeof(struct conn *),
+	{ PROTO_SUBPROTOCOL, relay_callback, sizeof(struct pss),
 	  PROTO_CHUNK + 1024, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
@@ -248,15 +249,16 @@ int server_start(struct relay *r, const struct server_opts *o,
 	info.port = o->port;
 	info.iface = o->host;
 	info.protocols = relay_protocols;
-	info.options =
-		LWS_SERVER_OPTION_LIBUV |
-		LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	/* web_reply adds the security headers itself: lws's own policy
+	 * would forbid the styles the terminal component sets */
+	info.options = LWS_SERVER_OPTION_LIBUV;
 	info.foreign_loops = loops;
 	info.user = r;
 	info.retry_and_idle_policy = &r->live.policy;
 	info.gid = -1;
 	info.uid = -1;
 	info.vhost_name = "baton";
+	r->tls = o->tls_cert != NULL;
 	if (o->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = o->tls_cert;

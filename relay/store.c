@@ -190,6 +190,7 @@ enum query {
 	Q_TOKEN_LIST,
 	Q_TOKEN_LIST_ALL,
 	Q_TOKEN_REVOKE,
+	Q_TOKEN_REVOKE_HASH,
 	Q_MACHINE_ADD,
 	Q_MACHINE_GET,
 	Q_MACHINE_BY_NAME,
@@ -244,6 +245,7 @@ static const char *const queries[Q_COUNT] = {
 	[Q_TOKEN_LIST_ALL] = "SELECT " TOKEN_COLS " FROM tokens"
 		" ORDER BY user, created, rowid",
 	[Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked = 1 WHERE id = ?1",
+	[Q_TOKEN_REVOKE_HASH] = "UPDATE tokens SET revoked = 1 WHERE hash = ?1",
 	[Q_MACHINE_ADD] = "INSERT INTO machines (id, user, name, kind, state,"
 		" workspace, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 		" ON CONFLICT DO NOTHING",
@@ -1022,6 +1024,21 @@ int store_token_revoke(struct store *s, const char *id)
 	if (!valid_text(id, TEXT_SHORT))
 		return -EINVAL;
 	err = db_exec(s, Q_TOKEN_REVOKE, "s", id);
+	if (err == 0 && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+/* Marks a token revoked by its secret (a web sign-in's, on sign-out). */
+int store_token_revoke_secret(struct store *s, const char *token)
+{
+	char hash[HASH_HEX];
+	int err;
+
+	if (token == NULL || strnlen(token, TOKEN_LEN + 1) != TOKEN_LEN)
+		return -ENOENT;
+	token_hash(token, hash);
+	err = db_exec(s, Q_TOKEN_REVOKE_HASH, "s", hash);
 	if (err == 0 && sqlite3_changes(s->db) == 0)
 		err = -ENOENT;
 	return err;

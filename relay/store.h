@@ -69,6 +69,8 @@ void store_tokens_free(struct store_token *ts, size_t count);
 /* Revokes a token by its public id (-ENOENT when none has it); revoking
  * twice is not an error. A revoked token is refused from then on. */
 int store_token_revoke(struct store *s, const char *id);
+/* Revokes a token given its secret; -ENOENT when no token has it. */
+int store_token_revoke_secret(struct store *s, const char *token);
 
 struct store_machine {
 	char *id;

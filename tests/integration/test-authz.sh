@@ -74,6 +74,10 @@ sessions.list      sessions      sessions  sessions      forbidden          forb
 sessions           forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 credits.get        credits       credits   credits       forbidden          forbidden          unauthorized+closed forbidden
 credits            forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
+login.new          login.code    login.code login.code   forbidden          forbidden          unauthorized+closed forbidden
+login.code         forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
+setup.get          setup         setup     not_found     forbidden          forbidden          unauthorized+closed forbidden
+setup              forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.start      session       forbidden not_found     forbidden          forbidden          unauthorized+closed forbidden
 session            forbidden     forbidden forbidden     forbidden          forbidden          unauthorized+closed forbidden
 session.status     session       session   not_found     forbidden          forbidden          unauthorized+closed forbidden
@@ -138,6 +142,10 @@ sessions.list      - {}
 sessions           - {"sessions":[]}
 credits.get        - {}
 credits            - {"limited":false}
+login.new          - {}
+login.code         - {"code":"ABCDEFGH","expires":2000000000,"scope":"steer"}
+setup.get          - {"machine":"@MID@"}
+setup              - {"machine":"laptop","state":"ready","text":"x"}
 session.start      - {"machine":"@MID@","dir":"@DIR@","agent":"test"}
 session            S {"id":"@SID@","state":"running","machine":"laptop","kind":"local","seq":"0"}
 session.status     S {}
@@ -642,7 +650,8 @@ for pair in bob:bob0 bmach:bmach0; do
   k=0
   for cell in "${CELLS[@]}"; do
     k=$((k + 1))
-    case $cell in hello|pair.approve) continue ;; esac
+    # login.new names nothing of anyone's and answers a new code each time
+    case $cell in hello|pair.approve|login.new) continue ;; esac
     x=$(awk -F'\t' -v k="$k" '$1 == k { print $2 "\t" $3 "\t" $4 }' "$T/row-$a.txt" |
       sed "s/$SID/SID/g; s/$MID/MID/g; s/$CKPT/CKPT/g; s|$REMOTE|WS|g; s/\"$a-$k\"/ID/g")
     y=$(awk -F'\t' -v k="$k" '$1 == k { print $2 "\t" $3 "\t" $4 }' "$T/row-$b.txt" |
@@ -818,7 +827,7 @@ for s in nohello sbx bmach amach read bob; do
   from=$(cat "$T/logmark-$s-from") to=$(cat "$T/logmark-$s-to")
   sed -n "$((from + 1)),${to}p" "$T/relay.log" | grep -Ei -- "$REFUSAL" \
     >"$T/refusals-$s.txt" || true
-  refused=$(cut -f2 "$T/row-$s.txt" | grep -cv '^\(none\|pong\|welcome\|ok\|env\|machines\|sessions\|credits\|session\|attached\|pair.approved\)$' || true)
+  refused=$(cut -f2 "$T/row-$s.txt" | grep -cv '^\(none\|pong\|welcome\|ok\|env\|machines\|sessions\|credits\|login.code\|setup\|session\|attached\|pair.approved\)$' || true)
   logged=$(wc -l <"$T/refusals-$s.txt")
   case $s in
     nohello) who= ;;
@@ -840,7 +849,7 @@ for s in nohello sbx bmach amach read bob; do
   fi
   log "$s: $refused refusals; $logged lines about refusals in the relay's log during its turn, $named of them say whose"
   [ "$logged" -ge "$refused" ] ||
-    problem "$s: $refused refusals, but only $logged lines about refusals in the relay's log during its turn (among those not logged: $(cut -f2,4 "$T/row-$s.txt" | grep -Ev '^(none|pong|welcome|ok|env|machines|sessions|credits|session|attached|pair.approved)\s' | grep -v 'may not be sent by' | cut -c1-160 | sort -u | head -n 3 | tr '\n' ';' || true))"
+    problem "$s: $refused refusals, but only $logged lines about refusals in the relay's log during its turn (among those not logged: $(cut -f2,4 "$T/row-$s.txt" | grep -Ev '^(none|pong|welcome|ok|env|machines|sessions|credits|login.code|setup|session|attached|pair.approved)\s' | grep -v 'may not be sent by' | cut -c1-160 | sort -u | head -n 3 | tr '\n' ';' || true))"
   [ "$named" -ge "$logged" ] ||
     problem "$s: $((logged - named)) of the $logged log lines about its refusals do not say whose they were (user $who), e.g. '$(head -n 1 "$T/refusals-$s.txt" | cut -c1-200)'"
 done

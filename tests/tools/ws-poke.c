@@ -23,6 +23,10 @@
  *   answer             sign the last challenge received and send the
  *                      challenge.answer (prints "sent answer SIGNATURE")
  *
+ * The environment can make the upgrade request look like a browser's:
+ * WS_POKE_ORIGIN and WS_POKE_HOST set the Origin and Host headers (default:
+ * the address), WS_POKE_COOKIE adds a Cookie header.
+ *
  * Every message received, whenever it arrives, is printed as a line:
  *   recv text CONTENT          (newlines, CRs and NULs escaped as \n \r \0)
  *   recv binary HEX            (the first 40 bytes)
@@ -462,6 +466,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		g.connected = true;
 		break;
 
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		const char *cookie = getenv("WS_POKE_COOKIE");
+		unsigned char **p = in, *end = *p + len;
+
+		if (cookie && lws_add_http_header_by_token(wsi,
+				WSI_TOKEN_HTTP_COOKIE,
+				(const unsigned char *)cookie,
+				(int)strlen(cookie), p, end))
+			return -1;
+		break;
+	}
+
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		if (lws_is_first_fragment(wsi))
 			g.rx_len = 0;
@@ -685,8 +701,9 @@ int main(int argc, char **argv)
 	ci.address = address;
 	ci.port = port;
 	ci.path = path;
-	ci.host = address;
-	ci.origin = address;
+	ci.host = getenv("WS_POKE_HOST") ? getenv("WS_POKE_HOST") : address;
+	ci.origin = getenv("WS_POKE_ORIGIN") ? getenv("WS_POKE_ORIGIN")
+					     : address;
 	ci.protocol = "baton.v1";
 	ci.pwsi = &g.wsi;
 	g.started = lws_now_usecs();
