@@ -154,10 +154,16 @@ static int relay_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				  &pss->req);
 	case LWS_CALLBACK_HTTP_BODY:
 		return web_http_body(r, wsi, pss->req, in, len);
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		n = web_http_done(r, wsi, pss->req);
-		web_req_free(&pss->req);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+		/* the answer may end the transaction, and lws then frees
+		 * pss: take the request out of it first */
+		struct web_req *req = pss->req;
+
+		pss->req = NULL;
+		n = web_http_done(r, wsi, req);
+		web_req_free(&req);
 		return n;
+	}
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (pss)

@@ -284,11 +284,15 @@ int web_http(struct relay *r, struct lws *wsi, struct web_req **req,
 	header(wsi, WSI_TOKEN_HOST, q->host, sizeof(q->host));
 	header(wsi, WSI_TOKEN_HTTP_COOKIE, q->cookie, sizeof(q->cookie));
 	lws_get_peer_simple(wsi, q->peer, sizeof(q->peer));
-	*req = q;
 	/* lws calls back with the body; with none, answer now */
 	header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, length, sizeof(length));
-	if (length[0] == '\0' || !strcmp(length, "0"))
-		return web_http_done(r, wsi, q);
+	if (length[0] == '\0' || !strcmp(length, "0")) {
+		int e = web_http_done(r, wsi, q);
+
+		web_req_free(&q);
+		return e;
+	}
+	*req = q;
 	return 0;
 }
 

@@ -182,7 +182,7 @@ before_hello hello-client-token-as-machine forbidden \
   'text {"type":"hello","body":{"version":1,"role":"machine","key":"@PUBKEY@","token":"'"$CLIENT_TOKEN"'","name":"sneaky","kind":"local"}}'
 before_hello hello-bad-role bad_message \
   'text {"type":"hello","body":{"version":1,"role":"admin","token":"'"$CLIENT_TOKEN"'"}}'
-before_hello hello-no-token bad_message \
+before_hello hello-no-token unauthorized \
   'text {"type":"hello","body":{"version":1,"role":"client"}}'
 before_hello hello-version-string bad_message \
   'text {"type":"hello","body":{"version":"1","role":"client","token":"'"$CLIENT_TOKEN"'"}}'
