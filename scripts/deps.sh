@@ -8,9 +8,15 @@ lists=("$here/packages.txt")
 [ "${1:-}" = --test ] && lists+=("$here/packages-test.txt")
 
 want=$(grep -hv '^#' "${lists[@]}" | sed '/^$/d')
+# What the installed packages provide besides themselves: NodeSource's
+# nodejs provides npm and conflicts with Debian's npm package.
+provided=$(dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null |
+  sed -n 's/^install ok installed|//p' | tr ',' '\n' |
+  sed 's/^ *//; s/ .*//' | sort -u)
 missing=()
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null ||
+    grep -Fx "$p" <<<"$provided" >/dev/null ||
     missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
