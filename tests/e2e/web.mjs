@@ -6,6 +6,7 @@
 // Environment: BASE (http://127.0.0.1:PORT), TOKEN_A (a steer token of
 // alice), TOKEN_B (bob's), REPO (a git repository on the laptop), SCREENS
 // (where screenshots go), LOGIN_URL (from `baton login --qr`, or empty),
+// PAIR_URL (the address `baton-local pair` shows for laptop2, or empty),
 // BATON_SRC (the source tree), CHROMIUM (the browser), CLIENT_BIN and
 // RELAY_URL (the `baton` client, to type while the page is offline).
 import { execFileSync } from 'node:child_process';
@@ -389,6 +390,26 @@ async function signOut(browser, context, page) {
   await after.context.close();
 }
 
+// The QR code `baton-local pair` shows opens /#pair=CODE: the signed-in
+// page offers to approve that laptop, and approving makes it alice's.
+async function pairing(page) {
+  if (!env.PAIR_URL) {
+    log('no pairing address: the pairing step is skipped');
+    return;
+  }
+  await page.goto(env.PAIR_URL);
+  await until(page, 'the offer to approve the waiting laptop',
+    () => !!document.getElementById('pair-approve'));
+  check(!/#pair=/.test(page.url()), `the code stayed in the address bar: ` +
+    page.url());
+  await page.tap('#pair-approve');
+  await until(page, 'the pairing to be approved',
+    () => /Paired laptop2/.test(document.getElementById('toasts').innerText));
+  await until(page, 'the paired laptop among the machines',
+    () => /laptop2/.test(document.getElementById('view').innerText));
+  log('the pairing QR code\'s address approved the laptop from the page');
+}
+
 async function main() {
   mkdirSync(env.SCREENS, { recursive: true });
   const browser = await chromium.launch({
@@ -404,6 +425,7 @@ async function main() {
     await offline(context, page, sid, more);
     await stranger(browser, sid);
     await loginCode(browser, sid);
+    await pairing(page);
     await page.goto(`${BASE}/#/`);
     await until(page, 'the session in the home list', (id) =>
       document.getElementById('sessions').innerText.includes(id.slice(0, 8)),

@@ -4,7 +4,8 @@
 # session from the page and type into it, reload and see the history once,
 # move it to a sandbox and back from the page, a second user sees nothing
 # of the first, a one-time sign-in address works once, sign-out ends the
-# sign-in. Screenshots go to $BATON_BIN/web-screens. Skips (77) without
+# sign-in, the QR code of `baton-local pair` opens an offer to approve the
+# laptop. Screenshots go to $BATON_BIN/web-screens. Skips (77) without
 # Chromium or the built app.
 here=$(cd "$(dirname "$0")" && pwd)
 src=${BATON_SRC:-$(cd "$here/../.." && pwd)}
@@ -41,11 +42,19 @@ else
   log "baton login is missing: the sign-in code step is skipped"
 fi
 
+# A laptop waiting to be paired, whose QR code's address the page opens.
+pair_start laptop2
+pair_code laptop2 >/dev/null
+PAIR_URL=$(grep -o 'https\?://[^ ]*#pair=[A-Z0-9]*' "$T/pair-laptop2.out" |
+  head -n 1)
+[ -n "$PAIR_URL" ] || fail "baton-local pair printed no address"
+
 SCREENS=$BATON_BIN/web-screens
 rm -rf "$SCREENS"
 # Chromium's profile lands in $T, so nothing of it outlives the test.
 TMPDIR=$T BASE=http://127.0.0.1:$RELAY_PORT TOKEN_A=$CLIENT_TOKEN \
   TOKEN_B=$TOKEN_B REPO=$T/repo SCREENS=$SCREENS LOGIN_URL=$LOGIN_URL \
+  PAIR_URL=$PAIR_URL \
   BATON_SRC=$src CHROMIUM=$CHROMIUM CLIENT_BIN=$CLIENT_BIN \
   RELAY_URL=$RELAY_URL node "$src/tests/e2e/web.mjs" ||
   fail "the web app's end-to-end test failed"

@@ -1,5 +1,6 @@
 // main.js: the Baton web app. Signs in (a token typed once, or the
-// one-time code of a QR in the address's #login=), keeps one WebSocket to
+// one-time code of a QR in the address's #login=), offers to approve a
+// laptop whose pairing QR opened the page (#pair=), keeps one WebSocket to
 // the relay, polls the machines and sessions, and shows one view at a
 // time from the address's hash: #/ home, #/s/<id> a session.
 
@@ -22,6 +23,7 @@ const app = {
   view: null,	// {el, mounted(), update(), online(), output(), message(),
 		// close()}
   poller: 0,
+  pairCode: '',	// from #pair=: asked about once signed in
   refresh,
   signOut,
   go,
@@ -82,6 +84,40 @@ async function refresh() {
   if (app.view && app.view.update) app.view.update();
 }
 
+// The QR code `baton-local pair` shows opens /#pair=CODE: a signed-in
+// user approves the laptop here, as `baton pair approve CODE` would.
+function offerPairing() {
+  const code = app.pairCode;
+  const shown = code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` :
+    code;
+  let box = null;
+  const done = (text) => {
+    box.remove();
+    if (text) toast(text);
+  };
+  const approve = async () => {
+    try {
+      const r = await app.conn.request('pair.approve', { code });
+      done(`Paired ${r.body.name}: it is one of your machines now.`);
+      refresh();
+    } catch (e) {
+      done(e.message);
+    }
+  };
+
+  app.pairCode = '';
+  box = h('div', { class: 'panel pairing', id: 'pairing', role: 'dialog',
+    'aria-label': 'Pair a laptop' },
+  h('p', {}, 'A laptop is waiting to be paired with code ',
+    h('strong', { class: 'mono' }, shown),
+    '. Approve it only if you started `baton-local pair` yourself.'),
+  h('div', { class: 'actions' },
+    h('button', { type: 'button', class: 'primary', id: 'pair-approve',
+      onclick: approve }, 'Approve'),
+    h('button', { type: 'button', onclick: () => done('') }, 'Not now')));
+  main.before(box);
+}
+
 function signedIn(body) {
   const first = !app.signedIn;
 
@@ -93,6 +129,7 @@ function signedIn(body) {
   if (!app.poller) app.poller = setInterval(refresh, POLL_MS);
   if (first) route();
   else if (app.view && app.view.online) app.view.online();
+  if (app.pairCode) offerPairing();
   refresh();
 }
 
@@ -151,6 +188,16 @@ async function signOut() {
   signedOut('You are signed out.');
 }
 
+// Takes a pairing code out of the address (#pair=CODE); true if one was.
+function takePairCode() {
+  const pair = /^#pair=([A-Za-z0-9-]{1,16})$/.exec(location.hash);
+
+  if (!pair) return false;
+  app.pairCode = pair[1].replace(/-/g, '').toUpperCase();
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  return true;
+}
+
 // A QR code from `baton login --qr` opens /#login=CODE: the code leaves the
 // address bar at once and is spent on the relay.
 async function start() {
@@ -158,7 +205,11 @@ async function start() {
 
   back.addEventListener('click', () => go('#/'));
   signOutButton.addEventListener('click', signOut);
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => {
+    if (takePairCode() && app.signedIn) offerPairing();
+    route();
+  });
+  takePairCode();
   if (!m) {
     connect();
     return;
