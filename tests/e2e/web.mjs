@@ -414,7 +414,12 @@ async function main() {
   mkdirSync(env.SCREENS, { recursive: true });
   const browser = await chromium.launch({
     executablePath: env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox'],
+    // nothing but the relay on 127.0.0.1: no updates, sync or other
+    // calls home, which this closed network would refuse anyway
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic',
+      '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+      '--disable-default-apps', '--disable-domain-reliability'],
     headless: true,
   });
   try {

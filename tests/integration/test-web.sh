@@ -19,6 +19,7 @@ fi
 if [ ! -f "$BATON_BIN/web/index.html" ]; then
   echo "skip: the web app is not built in $BATON_BIN/web (BATON_WEB=OFF," \
     "or node and npm are missing)"
+  [ ! -f "$BATON_BIN/web.unavailable" ] || cat "$BATON_BIN/web.unavailable"
   exit 77
 fi
 # shellcheck source=lib.sh
