@@ -51,6 +51,8 @@ static const char usage_text[] =
 "  --agents FILE      extra agent profiles (JSON), besides the built-in\n"
 "                     shell, claude and codex\n"
 "  --log-level LEVEL  error, warn, info (default) or debug (env BATON_LOG)\n"
+"  --log-format F     text (default) or json: one JSON object a line\n"
+"                     (env BATON_LOG_FORMAT)\n"
 "  --ping-interval S  ping the relay when idle for S seconds (default 20;\n"
 "                     env BATON_PING_INTERVAL)\n"
 "  --dead-after S     reconnect when the relay is silent for S seconds\n"
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "agents", required_argument, NULL, 'a' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "ping-interval", required_argument, NULL, 'P' },
 		{ "dead-after", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
@@ -139,6 +142,11 @@ int main(int argc, char **argv)
 			if (level < 0)
 				usage_error("unknown log level '%s'", optarg);
 			log_threshold = level;
+			break;
+		case 'F':
+			if (log_format_set(optarg) < 0)
+				usage_error("--log-format takes json or text, "
+					    "not '%s'", optarg);
 			break;
 		case 'h': fputs(usage_text, stdout); return EXIT_OK;
 		case 'V': printf("baton-local %s\n", BATON_VERSION);

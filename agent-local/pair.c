@@ -233,6 +233,7 @@ int local_pair(int argc, char **argv)
 	struct link_opts lo = { 0 };
 	const char *ca = getenv("BATON_CA");
 	char *state = NULL, *key_path, *cause = NULL, host_name[256];
+	char *machine = NULL;
 	uv_loop_t loop;
 	int c, level, e;
 
@@ -278,6 +279,14 @@ int local_pair(int argc, char **argv)
 	key_path = xasprintf("%s/machine.key", p.state);
 	e = identity_load(key_path, &p.id, &cause);
 	free(key_path);
+	if (e < 0)
+		goto out;
+	/* Pairing rewrites machine.json: never one a newer baton-local
+	 * wrote. */
+	key_path = xasprintf("%s/machine.json", p.state);
+	e = identity_machine_load(key_path, p.relay, &machine, &cause);
+	free(key_path);
+	free(machine);
 	if (e < 0)
 		goto out;
 

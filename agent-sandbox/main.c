@@ -29,11 +29,12 @@
 #define SETUP_TIMEOUT_S 600
 
 static const char usage_text[] =
-"usage: baton-sandbox\n"
+"usage: baton-sandbox [--log-format json|text]\n"
 "       baton-sandbox --help | --version\n"
 "\n"
 "The Baton sandbox daemon, started by the relay's launcher or a container\n"
-"at boot. It takes its settings from the environment only:\n"
+"at boot. It takes its settings from the environment, and only the log\n"
+"format from its arguments too:\n"
 "  BATON_RELAY        the relay URL, e.g. wss://relay.example:8443\n"
 "  BATON_CA           a PEM file of the CAs to trust for the relay's\n"
 "                     certificate (default: the system's)\n"
@@ -45,6 +46,8 @@ static const char usage_text[] =
 "  BATON_WORKSPACE    where worktrees are restored\n"
 "  BATON_SETUP_TIMEOUT  seconds the setup script may run (default 600)\n"
 "  BATON_LOG          error, warn, info (default) or debug\n"
+"  BATON_LOG_FORMAT   text (default) or json: one JSON object a line\n"
+"                     (--log-format says the same)\n"
 "  BATON_PING_INTERVAL, BATON_DEAD_AFTER  liveness times in seconds\n"
 "                     (defaults 20 and 60)\n"
 "  HOME               its own home; agent state is restored under it\n"
@@ -495,12 +498,19 @@ int main(int argc, char **argv)
 		printf("baton-sandbox %s\n", BATON_VERSION);
 		return 0;
 	}
-	if (argc > 1) {
-		fprintf(stderr, "baton-sandbox: takes no arguments; settings "
-			"come from the environment (see --help)\n");
+	log_init("baton-sandbox", LOG_LEVEL_INFO);
+	if (argc == 3 && !strcmp(argv[1], "--log-format")) {
+		if (log_format_set(argv[2]) < 0) {
+			fprintf(stderr, "baton-sandbox: --log-format takes "
+				"json or text, not '%s'\n", argv[2]);
+			return 2;
+		}
+	} else if (argc > 1) {
+		fprintf(stderr, "baton-sandbox: takes no arguments but "
+			"--log-format; settings come from the environment "
+			"(see --help)\n");
 		return 2;
 	}
-	log_init("baton-sandbox", LOG_LEVEL_INFO);
 	if (log_env && log_level_parse(log_env) >= 0)
 		log_threshold = log_level_parse(log_env);
 

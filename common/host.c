@@ -19,6 +19,7 @@
 #include "proto.h"
 #include "pty.h"
 #include "secrets.h"
+#include "statefile.h"
 #include "util.h"
 #include "watch.h"
 #include "workspace.h"
@@ -203,35 +204,40 @@ static void record_set_profile(cJSON *rec, const struct agent_profile *p)
 
 static void records_save(struct host *h)
 {
-	char *text = cJSON_Print(h->records);
-	int e = file_write_atomic(h->records_path, text, strlen(text), 0600);
+	int e = statefile_save(h->records_path, h->records);
 
 	if (e < 0)
 		log_error("host", "cannot save %s: %s; the next move back "
 			  "to this machine may restore beside the worktree",
 			  h->records_path, strerror(-e));
-	free(text);
 }
 
-static void records_load(struct host *h)
+/*
+ * Reads the session records (a versioned state file: statefile.h). A
+ * file that is not a JSON object is ignored with a warning (the next save
+ * replaces it); one from a newer program, or one that cannot be read or
+ * upgraded, stops the daemon.
+ * 0 or -errno with *cause.
+ */
+static int records_load(struct host *h, char **cause)
 {
-	char *text = NULL;
-	size_t len;
-	int e = file_read_all(h->records_path, 16u << 20, &text, &len);
+	bool sandbox = !strcmp(h->kind, "sandbox");
+	int e = statefile_load(h->records_path,
+			       sandbox ? "baton-sandbox" : "baton-local",
+			       sandbox ? "HOME" : "--state", &h->records,
+			       cause);
 
-	if (e == 0)
-		h->records = cJSON_ParseWithLength(text, len);
-	if (e < 0 && e != -ENOENT)
-		log_warn("host", "cannot read %s: %s; starting without "
-			 "session records", h->records_path, strerror(-e));
-	else if (e == 0 && !cJSON_IsObject(h->records))
-		log_warn("host", "%s is not valid JSON; starting without "
-			 "session records", h->records_path);
-	free(text);
-	if (!cJSON_IsObject(h->records)) {
-		cJSON_Delete(h->records);
-		h->records = cJSON_CreateObject();
+	if (e == -EINVAL) {
+		log_warn("host", "%s; starting without session records",
+			 *cause);
+		free(*cause);
+		*cause = NULL;
+	} else if (e < 0 && e != -ENOENT) {
+		return e;
 	}
+	if (h->records == NULL)
+		h->records = cJSON_CreateObject();
+	return 0;
 }
 
 /* ---- sending ---- */
@@ -2088,9 +2094,13 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 		goto fail;
 	if (!strcmp(h->kind, "local")) {
 		h->machine_file = xasprintf("%s/machine.json", h->state_dir);
-		if (h->machine == NULL)
-			h->machine = identity_machine_load(h->machine_file,
-							   h->relay_url);
+		if (h->machine == NULL) {
+			e = identity_machine_load(h->machine_file,
+						  h->relay_url, &h->machine,
+						  cause);
+			if (e < 0)
+				goto fail;
+		}
 		/* Paired: the key proves this laptop, and a token in the
 		 * environment (perhaps a client's, set for `baton`) must
 		 * not take its place. */
@@ -2114,7 +2124,9 @@ int host_new(uv_loop_t *loop, const struct host_opts *opts,
 	e = agent_profiles_load(opts->agents_file, &h->profiles, cause);
 	if (e < 0)
 		goto fail;
-	records_load(h);
+	e = records_load(h, cause);
+	if (e < 0)
+		goto fail;
 
 	lo.url = opts->relay_url;
 	lo.ca_file = opts->ca_file;

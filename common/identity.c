@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "statefile.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -155,7 +156,6 @@ int identity_machine_save(const char *path, const char *relay_url,
 			  const char *user)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *text;
 	int e;
 
 	cJSON_AddStringToObject(o, "relay", relay_url);
@@ -164,27 +164,34 @@ int identity_machine_save(const char *path, const char *relay_url,
 		cJSON_AddStringToObject(o, "name", name);
 	if (user)
 		cJSON_AddStringToObject(o, "user", user);
-	text = cJSON_Print(o);
-	e = file_write_atomic(path, text, strlen(text), 0600);
-	free(text);
+	e = statefile_save(path, o);
 	cJSON_Delete(o);
 	return e;
 }
 
-char *identity_machine_load(const char *path, const char *relay_url)
+int identity_machine_load(const char *path, const char *relay_url,
+			  char **machine, char **cause)
 {
-	char *text = NULL, *id = NULL;
-	const char *relay, *machine;
-	cJSON *o;
+	const char *relay, *id;
+	cJSON *o = NULL;
+	int e;
 
-	if (file_read_all(path, 65536, &text, NULL) < 0)
-		return NULL;
-	o = cJSON_Parse(text);
+	*machine = NULL;
+	e = statefile_load(path, "baton-local", "--state", &o, cause);
+	if (e == -ENOENT)
+		return 0;
+	if (e == -EINVAL) {
+		/* As good as none: pairing again writes a good one. */
+		free(*cause);
+		*cause = NULL;
+		return 0;
+	}
+	if (e < 0)
+		return e;
 	relay = cJSON_GetStringValue(cJSON_GetObjectItem(o, "relay"));
-	machine = cJSON_GetStringValue(cJSON_GetObjectItem(o, "machine"));
-	if (relay && machine && !strcmp(relay, relay_url))
-		id = xstrdup(machine);
+	id = cJSON_GetStringValue(cJSON_GetObjectItem(o, "machine"));
+	if (relay && id && !strcmp(relay, relay_url))
+		*machine = xstrdup(id);
 	cJSON_Delete(o);
-	free(text);
-	return id;
+	return 0;
 }

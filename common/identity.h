@@ -52,13 +52,21 @@ bool identity_pk_valid(const char *text);
 
 /*
  * A laptop's record of which machine it is on a relay (machine.json in its
- * state folder), written when the relay first welcomes or pairs it, so a
- * later start needs no token. 0 or -errno.
+ * state folder, a versioned state file: statefile.h), written when the
+ * relay first welcomes or pairs it, so a later start needs no token.
+ * 0 or -errno.
  */
 int identity_machine_save(const char *path, const char *relay_url,
 			  const char *machine, const char *name,
 			  const char *user);
-/* The machine id kept in PATH for RELAY_URL, or NULL (caller frees). */
-char *identity_machine_load(const char *path, const char *relay_url);
+/*
+ * Sets *machine to the machine id kept in PATH for RELAY_URL (the caller
+ * frees), or NULL when there is no file, no usable one, or it is for
+ * another relay. An older file is upgraded in place after a copy. A file
+ * written by a newer baton-local, or one that cannot be read or upgraded,
+ * is refused: -errno with *cause (the caller frees).
+ */
+int identity_machine_load(const char *path, const char *relay_url,
+			  char **machine, char **cause);
 
 #endif

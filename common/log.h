@@ -3,10 +3,15 @@
  *
  * Lines carry a UTC timestamp, a level, the program and a component tag:
  *   2026-12-04T15:40:01.123Z INFO  baton-relay[relay] listening on ...
+ * or, for log shippers, the same fields as one JSON object a line:
+ *   {"time":"2026-12-04T15:40:01.123Z","level":"info",
+ *    "program":"baton-relay","component":"relay","msg":"listening on ..."}
  * The level is checked before anything is formatted. Untrusted text is
- * escaped (control bytes become \xNN), and every value registered with
- * log_redact_add() is replaced by a mark, so a secret that reaches a log
- * call by accident still never reaches the log.
+ * escaped (in text, control bytes become \xNN; in JSON, every byte that
+ * JSON cannot carry as it is becomes an escape, and a byte that is not
+ * UTF-8 becomes U+FFFD), so one call is always one line. Every value
+ * registered with log_redact_add() is replaced by a mark, so a secret that
+ * reaches a log call by accident still never reaches the log.
  */
 #ifndef BATON_LOG_H
 #define BATON_LOG_H
@@ -20,12 +25,26 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON,
+};
+
 extern int log_threshold;
 
-/* Sets the program name and level; stderr is the destination. */
+/*
+ * Sets the program name and level; stderr is the destination. The format
+ * is text unless the environment says BATON_LOG_FORMAT=json (a value that
+ * is neither is reported in a warning, and text is kept).
+ */
 void log_init(const char *program, enum log_level level);
 /* Parses "error|warn|info|debug"; -1 when unknown. */
 int log_level_parse(const char *name);
+/* Switches to the format named "text" or "json" (any case); -EINVAL
+ * when unknown. */
+int log_format_set(const char *name);
+/* The format lines are written in now. */
+enum log_format log_format_get(void);
 /* Registers a secret value to be replaced by "[redacted]" in every line. */
 void log_redact_add(const char *secret);
 void log_redact_clear(void);

@@ -439,6 +439,8 @@ int launcher_start(struct launcher *l, const struct store_machine *m,
 		env[n++] = env_entry("BATON_INSECURE", "1");
 	if (getenv("BATON_LOG"))
 		env[n++] = env_entry("BATON_LOG", getenv("BATON_LOG"));
+	if (log_format_get() == LOG_FORMAT_JSON)
+		env[n++] = env_entry("BATON_LOG_FORMAT", "json");
 	/* fault injection for the crash tests (common/crash.h) */
 	if (getenv("BATON_CRASH_AT"))
 		env[n++] = env_entry("BATON_CRASH_AT",

@@ -78,6 +78,8 @@ static const char usage_text[] =
 "                       app)\n"
 "  --port-file FILE     write the port listened on to FILE\n"
 "  --log-level LEVEL    error, warn, info (default) or debug\n"
+"  --log-format F       text (default) or json: one JSON object a line\n"
+"                       (env BATON_LOG_FORMAT)\n"
 "  --ping-interval S    ping a connection idle for S seconds (default 20;\n"
 "                       env BATON_PING_INTERVAL)\n"
 "  --dead-after S       drop a peer silent for S seconds (default 60;\n"
@@ -338,6 +340,7 @@ static int serve(int argc, char **argv)
 		{ "sandbox-stop", required_argument, NULL, 'X' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-format", required_argument, NULL, 'F' },
 		{ "ping-interval", required_argument, NULL, 'P' },
 		{ "dead-after", required_argument, NULL, 'D' },
 		{ "tls-cert", required_argument, NULL, 'C' },
@@ -461,6 +464,11 @@ static int serve(int argc, char **argv)
 			if (level < 0)
 				usage_error("unknown log level '%s'", optarg);
 			log_threshold = level;
+			break;
+		case 'F':
+			if (log_format_set(optarg) < 0)
+				usage_error("--log-format takes json or text, "
+					    "not '%s'", optarg);
 			break;
 		case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
 		default: usage_error("%s", "bad option for serve");

@@ -625,11 +625,139 @@ static void db_cause(char **cause, const char *path, sqlite3 *db, int rc)
 	}
 }
 
+/* Makes a new entry in the folder holding path survive a crash. */
+static void dir_sync(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int fd;
+
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+/* Creates a new private file for the copy of a database at version
+ * `version`: PATH.v<version>-<UTC time>.bak, with a number after the time
+ * when a copy of that second exists. Returns its path; NULL with errno. */
+static char *backup_create(const char *path, long version)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	char *name;
+	int fd;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 1; i <= 100; i++) {
+		if (i == 1)
+			name = xasprintf("%s.v%ld-%s.bak", path, version,
+					 stamp);
+		else
+			name = xasprintf("%s.v%ld-%s-%d.bak", path, version,
+					 stamp, i);
+		fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			  0600);
+		if (fd >= 0) {
+			close(fd);
+			return name;
+		}
+		free(name);
+		if (errno != EEXIST)
+			return NULL;
+	}
+	errno = EEXIST;
+	return NULL;
+}
+
+/*
+ * Copies the database (the -wal file's pages included) into a new file
+ * beside it, with SQLite's backup API, before an upgrade changes it; the
+ * copy is one file in SQLite's rollback journal mode. The
+ * caller holds the write lock, so the copy is what the upgrade starts
+ * from. SQLite will not copy through a connection that is in a write
+ * transaction; a second, read-only connection can, because in WAL mode
+ * readers go on while a writer holds the lock. The copy is synced before
+ * this returns. On failure no copy is left, and the cause says what to
+ * do. Sets *copy to the copy's path (the caller frees). 0 or -errno.
+ */
+static int db_backup(const char *path, long version, char **copy,
+		     char **cause)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b;
+	struct stat st;
+	char *name;
+	int rc, err = 0;
+
+	name = backup_create(path, version);
+	if (name == NULL) {
+		err = -errno;
+		set_cause(cause, "cannot create a copy of %s before upgrading "
+			  "it from schema version %ld: %s; it is left as it "
+			  "was: make the data directory writable and start "
+			  "again", path, version, strerror(errno));
+		return err;
+	}
+	rc = sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_open_v2(name, &dst, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA synchronous = FULL", NULL,
+				  NULL, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(src, BUSY_TIMEOUT_MS);
+		b = sqlite3_backup_init(dst, "main", src, "main");
+		if (b == NULL) {
+			rc = sqlite3_extended_errcode(dst);
+		} else {
+			rc = sqlite3_backup_step(b, -1);
+			if (rc == SQLITE_DONE)
+				rc = SQLITE_OK;
+			if (sqlite3_backup_finish(b) != SQLITE_OK &&
+			    rc == SQLITE_OK)
+				rc = sqlite3_extended_errcode(dst);
+		}
+	}
+	/* One file that stands alone, without -wal and -shm beside it. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL,
+				  NULL, NULL);
+	if (rc != SQLITE_OK) {
+		err = db_errno(rc) ? db_errno(rc) : -EIO;
+		if (stat(path, &st) < 0)
+			st.st_size = 0;
+		set_cause(cause, "cannot copy %s to %s before upgrading it "
+			  "from schema version %ld (%s); it is left as it "
+			  "was, not upgraded: make room for the copy (about "
+			  "%lld KiB) in the data directory and start again",
+			  path, name, version, dst ? sqlite3_errmsg(dst) :
+			  sqlite3_errstr(rc),
+			  (long long)st.st_size / 1024 + 1);
+	}
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	if (err) {
+		unlink(name);
+		free(name);
+		return err;
+	}
+	dir_sync(name);
+	*copy = name;
+	return 0;
+}
+
 /* Opens baton.db: WAL, busy timeout, foreign keys, schema. */
 static int db_open(struct store *s, char **cause)
 {
 	char *path = xasprintf("%s/baton.db", s->dir);
-	char *mode = NULL;
+	char *mode = NULL, *copy = NULL;
 	long version = 0;
 	int fd, rc, err = 0;
 
@@ -678,6 +806,19 @@ static int db_open(struct store *s, char **cause)
 			rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
 			version = SCHEMA_VERSION;
 		}
+		/* Safely first: a copy of the old database, or no upgrade. */
+		if (rc == SQLITE_OK && version > 0 &&
+		    version < SCHEMA_VERSION) {
+			err = db_backup(path, version, &copy, cause);
+			if (err) {
+				sqlite3_exec(s->db, "ROLLBACK", NULL, NULL,
+					     NULL);
+				goto out;
+			}
+			log_info("store", "copied %s to %s before upgrading "
+				 "it from schema version %ld to %d", path,
+				 copy, version, SCHEMA_VERSION);
+		}
 		while (rc == SQLITE_OK && version > 0 &&
 		       version < SCHEMA_VERSION) {
 			log_info("store", "upgrading %s from schema version "
@@ -708,12 +849,17 @@ static int db_open(struct store *s, char **cause)
 			goto fail;
 		}
 	}
-	if (version != SCHEMA_VERSION) {
+	if (version > SCHEMA_VERSION) {
 		err = -EPROTO;
-		set_cause(cause, "the database %s has schema version %ld, and "
-			  "this baton-relay knows version %d; run the "
-			  "baton-relay that wrote it, or a newer one", path,
-			  version, SCHEMA_VERSION);
+		set_cause(cause, "the data directory %s was written by a "
+			  "newer baton-relay (schema version %ld; this one "
+			  "knows %d); upgrade baton-relay or use another "
+			  "--data", s->dir, version, SCHEMA_VERSION);
+	} else if (version != SCHEMA_VERSION) {
+		err = -EPROTO;
+		set_cause(cause, "the database %s has schema version %ld, "
+			  "which no baton-relay writes; restore it from a "
+			  "backup", path, version);
 	}
 	goto out;
 
@@ -723,6 +869,11 @@ fail:
 		err = -EIO;
 	db_cause(cause, path, s->db, rc);
 out:
+	/* A copy of a database that was not upgraded only takes room. */
+	if (copy && err && unlink(copy) == 0)
+		log_info("store", "removed %s: %s was not upgraded", copy,
+			 path);
+	free(copy);
 	free(mode);
 	free(path);
 	return err;

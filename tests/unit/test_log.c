@@ -1,11 +1,13 @@
 /*
  * test_log.c: unit tests for common/log.c (line format, level threshold,
- * escaping of control bytes, redaction of secrets, level names).
+ * escaping of control bytes, redaction of secrets, level names, and JSON
+ * lines: each parsed with cJSON, hostile messages included).
  *
  * Each test sends stderr into a temporary file around its log calls and
  * restores it before asserting, so a failure message is never swallowed.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <cjson/cJSON.h>
 
 #include "log.h"
 #include "util.h"
@@ -126,6 +130,7 @@ static int evaluate(void)
 /* Starts each test from the same logger state. */
 static int setup(void **state)
 {
+	unsetenv("BATON_LOG_FORMAT");
 	log_init("test-log", LOG_LEVEL_INFO);
 	log_redact_clear();
 	evaluations = 0;
@@ -400,6 +405,297 @@ static void test_level_parse(void **state)
 		assert_int_equal(log_level_parse(junk[i]), -1);
 }
 
+/* ---- JSON lines ---- */
+
+/*
+ * Parses one captured JSON line (ending in its newline, no other newline
+ * and no raw control byte in it) and checks that it has exactly the fields
+ * of a text line: time, level, program, component and msg, all strings.
+ * Returns the object; the caller deletes it.
+ */
+static cJSON *json_line(const char *line, size_t len)
+{
+	static const char *const keys[] = {
+		"time", "level", "program", "component", "msg",
+	};
+	cJSON *o, *item;
+	int n = 0;
+
+	assert_true(len > 0);
+	assert_int_equal(line[len - 1], '\n');
+	for (size_t i = 0; i + 1 < len; i++)
+		if ((unsigned char)line[i] < 0x20)
+			fail_msg("raw byte 0x%02x at %zu in %.*s",
+				 (unsigned char)line[i], i, (int)len, line);
+	o = cJSON_ParseWithLength(line, len - 1);
+	if (!cJSON_IsObject(o))
+		fail_msg("not a JSON object: %.*s", (int)len, line);
+	cJSON_ArrayForEach(item, o)
+		n++;
+	assert_int_equal(n, ARRAY_SIZE(keys));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		item = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+		if (!cJSON_IsString(item))
+			fail_msg("no string \"%s\" in %.*s", keys[i],
+				 (int)len, line);
+	}
+	assert_matches(cJSON_GetObjectItem(o, "time")->valuestring,
+		       "^" STAMP "$");
+	return o;
+}
+
+/* A string field of a parsed line. */
+static const char *field(const cJSON *o, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, key)->valuestring;
+}
+
+/* Logs text as one INFO JSON line and returns the parsed object. */
+static cJSON *json_info(const char *text)
+{
+	struct capture c;
+	cJSON *o;
+	char *out;
+
+	assert_int_equal(log_format_set("json"), 0);
+	capture_start(&c);
+	log_info("t", "%s", text);
+	out = capture_end(&c);
+	assert_int_equal(lines(out), 1);
+	o = json_line(out, strlen(out));
+	free(out);
+	return o;
+}
+
+/* Every level as one JSON object a line, with the fields of text lines. */
+static void test_json_format(void **state)
+{
+	static const char *const levels[] = { "error", "warn", "info",
+					      "debug" };
+	static const char *const tags[] = { "relay", "link", "host", "git" };
+	static const char *const msgs[] = { "e 1", "w two", "i", "d 4" };
+	struct capture c;
+	const char *line;
+	char *out;
+	int i = 0;
+
+	log_init("test-log", LOG_LEVEL_DEBUG);
+	assert_int_equal(log_format_set("json"), 0);
+	capture_start(&c);
+	log_error("relay", "e %d", 1);
+	log_warn("link", "w %s", "two");
+	log_info("host", "i");
+	log_debug("git", "d %c", '4');
+	out = capture_end(&c);
+	assert_int_equal(lines(out), 4);
+	for (line = out; *line; i++) {
+		const char *end = strchr(line, '\n');
+		cJSON *o = json_line(line, (size_t)(end - line) + 1);
+
+		assert_string_equal(field(o, "level"), levels[i]);
+		assert_string_equal(field(o, "program"), "test-log");
+		assert_string_equal(field(o, "component"), tags[i]);
+		assert_string_equal(field(o, "msg"), msgs[i]);
+		cJSON_Delete(o);
+		line = end + 1;
+	}
+	assert_int_equal(i, 4);
+	free(out);
+}
+
+/* The threshold holds in JSON too, before arguments are evaluated. */
+static void test_json_threshold(void **state)
+{
+	struct capture c;
+	char *out;
+
+	log_init("test-log", LOG_LEVEL_WARN);
+	assert_int_equal(log_format_set("json"), 0);
+	capture_start(&c);
+	log_info("t", "info %d", evaluate());
+	out = capture_end(&c);
+	assert_string_equal(out, "");
+	assert_int_equal(evaluations, 0);
+	free(out);
+}
+
+/* Newlines, quotes, backslashes and a forged second object stay inside
+ * the one message, byte for byte. */
+static void test_json_hostile(void **state)
+{
+	static const char *const texts[] = {
+		"two\nlines\r\n",
+		"\"}\n{\"time\":\"x\",\"level\":\"error\",\"msg\":\"forged\"}",
+		"back\\slash \\\" \\u0041 \\n",
+		"tab\there, bell\a, escape\x1b[31m, del\x7f, bs\b, ff\f",
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8 end",
+		"",
+		"{}",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		cJSON *o = json_info(texts[i]);
+
+		assert_string_equal(field(o, "msg"), texts[i]);
+		assert_string_equal(field(o, "level"), "info");
+		assert_string_equal(field(o, "component"), "t");
+		cJSON_Delete(o);
+	}
+}
+
+/* Every byte but NUL, in one message: ASCII comes back as it was, and
+ * each byte of 0x80 to 0xff, none of which starts a well-formed sequence
+ * in this order, becomes one U+FFFD. */
+static void test_json_binary(void **state)
+{
+	char text[256];
+	struct buf want = BUF_INIT;
+	cJSON *o;
+
+	for (int b = 1; b < 256; b++) {
+		text[b - 1] = (char)b;
+		if (b < 0x80)
+			buf_append(&want, &text[b - 1], 1);
+		else
+			buf_puts(&want, "\xef\xbf\xbd");
+	}
+	text[255] = '\0';
+	o = json_info(text);
+	assert_string_equal(field(o, "msg"), want.data);
+	cJSON_Delete(o);
+	buf_free(&want);
+}
+
+/* Malformed UTF-8: stray continuation bytes, overlong forms, surrogates,
+ * code points past U+10FFFF, bytes that never occur, and sequences cut
+ * short (in the middle and at the very end) each become U+FFFD, one per
+ * byte that cannot start a sequence; the text around them survives. */
+static void test_json_invalid_utf8(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "a\x80" "b", "a\xef\xbf\xbd" "b" },
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xe0\x80\xaf", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				      "\xef\xbf\xbd" },
+		{ "\xf5\xfe\xff", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "x\xe2\x82y", "x\xef\xbf\xbd\xef\xbf\xbdy" },
+		{ "end\xf0\x9f\x98", "end\xef\xbf\xbd\xef\xbf\xbd"
+				     "\xef\xbf\xbd" },
+		{ "\xc3\xa9\xc3", "\xc3\xa9\xef\xbf\xbd" },
+		{ "\xf4\x8f\xbf\xbf ok", "\xf4\x8f\xbf\xbf ok" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cJSON *o = json_info(cases[i].in);
+
+		assert_string_equal(field(o, "msg"), cases[i].out);
+		cJSON_Delete(o);
+	}
+}
+
+/* A secret is found as logged, even one JSON would escape, and no
+ * escaped form of it reaches the line either. */
+static void test_json_redact(void **state)
+{
+	struct capture c;
+	cJSON *o;
+	char *out;
+
+	log_redact_add("se\"cr\\et\ttok");
+	assert_int_equal(log_format_set("json"), 0);
+	capture_start(&c);
+	log_info("t", "token=se\"cr\\et\ttok!");
+	out = capture_end(&c);
+	assert_null(strstr(out, "cr\\\\et"));
+	o = json_line(out, strlen(out));
+	assert_string_equal(field(o, "msg"), "token=[redacted]!");
+	cJSON_Delete(o);
+	free(out);
+}
+
+/* The program name and tag are escaped like the message. */
+static void test_json_program(void **state)
+{
+	cJSON *o;
+
+	log_init("odd \"name\"\n", LOG_LEVEL_INFO);
+	o = json_info("m");
+	assert_string_equal(field(o, "program"), "odd \"name\"\n");
+	cJSON_Delete(o);
+}
+
+/* Format names: text and json in any case; anything else is refused and
+ * leaves the format as it was. */
+static void test_format_set(void **state)
+{
+	struct capture c;
+	char *out;
+
+	assert_int_equal(log_format_set("xml"), -EINVAL);
+	assert_int_equal(log_format_set(""), -EINVAL);
+	assert_int_equal(log_format_set("json "), -EINVAL);
+	assert_int_equal(log_format_set("JSON"), 0);
+	assert_int_equal(log_format_set("jsonl"), -EINVAL);
+	assert_int_equal(log_format_get(), LOG_FORMAT_JSON);
+	capture_start(&c);
+	log_info("t", "still json");
+	out = capture_end(&c);
+	assert_int_equal(out[0], '{');
+	free(out);
+
+	assert_int_equal(log_format_set("Text"), 0);
+	assert_int_equal(log_format_get(), LOG_FORMAT_TEXT);
+	capture_start(&c);
+	log_info("t", "text");
+	out = capture_end(&c);
+	assert_matches(out, "^" STAMP " INFO  test-log\\[t\\] text\n$");
+	free(out);
+}
+
+/* log_init takes the format from BATON_LOG_FORMAT; a value it does not
+ * know is reported in a warning, in text, and text is kept. */
+static void test_format_env(void **state)
+{
+	struct capture c;
+	cJSON *o;
+	char *out;
+
+	setenv("BATON_LOG_FORMAT", "json", 1);
+	log_init("test-log", LOG_LEVEL_INFO);
+	capture_start(&c);
+	log_info("t", "from env");
+	out = capture_end(&c);
+	o = json_line(out, strlen(out));
+	assert_string_equal(field(o, "msg"), "from env");
+	cJSON_Delete(o);
+	free(out);
+
+	setenv("BATON_LOG_FORMAT", "logfmt", 1);
+	capture_start(&c);
+	log_init("test-log", LOG_LEVEL_INFO);
+	log_info("t", "after");
+	out = capture_end(&c);
+	unsetenv("BATON_LOG_FORMAT");
+	assert_matches(out, "^" STAMP " WARN  test-log\\[log\\] "
+			    "BATON_LOG_FORMAT is 'logfmt', neither json nor "
+			    "text; logging text\n"
+			    STAMP " INFO  test-log\\[t\\] after\n$");
+	free(out);
+
+	/* log_init starts from text again when the variable is gone. */
+	assert_int_equal(log_format_set("json"), 0);
+	log_init("test-log", LOG_LEVEL_INFO);
+	capture_start(&c);
+	log_info("t", "plain");
+	out = capture_end(&c);
+	assert_matches(out, "^" STAMP " INFO  test-log\\[t\\] plain\n$");
+	free(out);
+}
+
 #define LOG_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -418,6 +714,15 @@ int main(void)
 		LOG_TEST(test_redact_short_ignored),
 		LOG_TEST(test_redact_clear),
 		LOG_TEST(test_level_parse),
+		LOG_TEST(test_json_format),
+		LOG_TEST(test_json_threshold),
+		LOG_TEST(test_json_hostile),
+		LOG_TEST(test_json_binary),
+		LOG_TEST(test_json_invalid_utf8),
+		LOG_TEST(test_json_redact),
+		LOG_TEST(test_json_program),
+		LOG_TEST(test_format_set),
+		LOG_TEST(test_format_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,13 +10,17 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <regex.h>
+#include <signal.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -107,6 +111,50 @@ static bool file_contains(const char *path, const char *needle)
 	return found;
 }
 
+/* The number of copies made before upgrades (baton.db.v*.bak) in the data
+ * directory; the name of the last one found goes to *name (caller frees)
+ * when name is not NULL. */
+static int backups(const struct fixture *f, char **name)
+{
+	DIR *d = opendir(f->data);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "baton.db.v", 10) != 0)
+			continue;
+		/* The copy stands alone: no -wal or -shm beside it. */
+		assert_non_null(strstr(e->d_name, ".bak"));
+		assert_string_equal(strstr(e->d_name, ".bak"), ".bak");
+		n++;
+		if (name) {
+			free(*name);
+			*name = xstrdup(e->d_name);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* A one-number query on the database file at path, outside the store. */
+static long raw_number(const char *path, const char *sql)
+{
+	sqlite3 *raw;
+	sqlite3_stmt *st;
+	long n;
+
+	assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY,
+					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(raw);
+	return n;
+}
+
 /* The data directory, its folders and the database, with private modes. */
 static void test_layout(void **state)
 {
@@ -176,8 +224,15 @@ static void test_open_newer_schema(void **state)
 
 	assert_int_equal(store_open(f->data, &s, &cause), -EPROTO);
 	assert_null(s);
-	assert_non_null(strstr(cause, "schema version 7"));
+	assert_non_null(strstr(cause, "written by a newer baton-relay "
+				      "(schema version 7; this one knows 5)"));
+	assert_non_null(strstr(cause, "upgrade baton-relay or use another "
+				      "--data"));
 	free(cause);
+
+	/* Left as it was, and not copied. */
+	assert_int_equal(raw_number(db, "PRAGMA user_version"), 7);
+	assert_int_equal(backups(f, NULL), 0);
 	free(db);
 }
 
@@ -612,6 +667,111 @@ static void test_upgrade_fails_cleanly(void **state)
 	assert_int_not_equal(store_open(f->data, &s, &cause), 0);
 	assert_non_null(strstr(cause, "version 1"));
 	free(cause);
+	/* and the copies made before each try are gone with them */
+	assert_int_equal(backups(f, NULL), 0);
+}
+
+/* Before an upgrade the old database is copied beside it, privately and
+ * whole (the copy still has the old version and the old rows); the copy
+ * is made once, not at every later open, and never for a new database. */
+static void test_upgrade_copies_first(void **state)
+{
+	struct fixture *f = *state;
+	char *token = NULL, *name = NULL, *copy, *db = data_path(f, "baton.db");
+	regex_t rx;
+
+	assert_int_equal(backups(f, NULL), 0);
+	assert_int_equal(store_token_create(f->s, "ann", "client", NULL, 0,
+					    &token), 0);
+	downgrade_to_v1(f, "CREATE TABLE tokens (hash TEXT PRIMARY KEY,"
+			" user TEXT NOT NULL REFERENCES users (name),"
+			" kind TEXT NOT NULL, created INTEGER NOT NULL);"
+			"INSERT INTO tokens SELECT hash, user, kind, created"
+			" FROM t3;");
+	f->s = open_again(f);
+
+	assert_int_equal(backups(f, &name), 1);
+	assert_int_equal(regcomp(&rx, "^baton\\.db\\.v1-[0-9]{8}T[0-9]{6}Z"
+				 "\\.bak$", REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(regexec(&rx, name, 0, NULL, 0), 0);
+	regfree(&rx);
+	copy = data_path(f, name);
+	assert_int_equal(mode_of(copy) & 077, 0);
+	assert_int_equal(raw_number(copy, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_number(copy, "SELECT count(*) FROM tokens"), 1);
+	assert_int_equal(raw_number(copy, "SELECT count(*) FROM "
+				    "sqlite_schema WHERE name = 'credits'"),
+			 0);
+	assert_int_equal(raw_number(db, "PRAGMA user_version"), 5);
+
+	store_close(f->s);
+	f->s = open_again(f);
+	assert_int_equal(backups(f, NULL), 1);
+	free(copy);
+	free(name);
+	free(db);
+	free(token);
+}
+
+/* Opens the store in a child process that may write no file past 64 KiB
+ * (a full disk, as the copy sees it); returns the child's exit status:
+ * 0 when store_open refused with a cause that says the copy failed and
+ * what to do, 1 when it refused otherwise, 2 when it opened. */
+static int open_on_full_disk(const struct fixture *f)
+{
+	struct rlimit lim = { 64 << 10, 64 << 10 };
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+		char *cause = NULL;
+
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+			_exit(3);
+		if (store_open(f->data, &s, &cause) == 0)
+			_exit(2);
+		fprintf(stderr, "store_open: %s\n", cause);
+		_exit(strstr(cause, "cannot copy") &&
+		      strstr(cause, "left as it was, not upgraded") &&
+		      strstr(cause, "make room") ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* When the copy cannot be made the database is not upgraded: it keeps its
+ * version and rows, and no partial copy is left. With room again, the
+ * same database upgrades. */
+static void test_upgrade_refused_without_copy(void **state)
+{
+	struct fixture *f = *state;
+	char *db = data_path(f, "baton.db");
+	sqlite3 *raw;
+
+	downgrade_to_v1(f, "CREATE TABLE tokens (hash TEXT PRIMARY KEY,"
+			" user TEXT NOT NULL, kind TEXT NOT NULL,"
+			" created INTEGER NOT NULL);");
+	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "CREATE TABLE padding (x);"
+				      "INSERT INTO padding VALUES"
+				      " (zeroblob(300000));", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(raw);
+
+	assert_int_equal(open_on_full_disk(f), 0);
+	assert_int_equal(raw_number(db, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_number(db, "SELECT length(x) FROM padding"),
+			 300000);
+	assert_int_equal(backups(f, NULL), 0);
+
+	f->s = open_again(f);
+	assert_int_equal(backups(f, NULL), 1);
+	assert_int_equal(raw_number(db, "PRAGMA user_version"), 5);
+	free(db);
 }
 
 /* Two handles on one data directory see each other's tokens. */
@@ -1407,6 +1567,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_fails_cleanly,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_copies_first,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_upgrade_refused_without_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup,
