@@ -7,7 +7,10 @@
 /* The default state folder: $XDG_STATE_HOME/baton-local or
  * ~/.local/state/baton-local (caller frees). */
 char *local_state_dir_default(void);
-/* `baton-local pair ...` (argv[0] is "pair"); returns the exit status. */
-int local_pair(int argc, char **argv);
+struct local_conf;
+
+/* `baton-local pair ...` (argv[0] is "pair"), with defaults from CONF;
+ * returns the exit status. */
+int local_pair(int argc, char **argv, const struct local_conf *conf);
 
 #endif

@@ -4,10 +4,12 @@
  * in moves; it reconnects by itself when the relay goes away.
  */
 #define _GNU_SOURCE
+#include "config.h"
 #include "daemon.h"
 #include "host.h"
 #include "local.h"
 #include "log.h"
+#include "service.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -26,8 +28,11 @@ enum {
 };
 
 static const char usage_text[] =
-"usage: baton-local --relay URL [--name NAME] [options]\n"
+"usage: baton-local [--relay URL] [--name NAME] [options]\n"
 "       baton-local pair --relay URL [--name NAME]   (see pair --help)\n"
+"       baton-local install-service [--relay URL] [--name NAME]\n"
+"       baton-local uninstall-service\n"
+"       baton-local status\n"
 "       baton-local --help | --version\n"
 "\n"
 "The Baton laptop daemon: registers this machine with the relay and runs\n"
@@ -35,12 +40,14 @@ static const char usage_text[] =
 "`baton` and move them to a sandbox and back.\n"
 "\n"
 "  --relay URL        the relay, e.g. wss://relay.example:8443, or\n"
-"                     ws://127.0.0.1:8080 on this machine (env BATON_RELAY)\n"
+"                     ws://127.0.0.1:8080 on this machine (env BATON_RELAY;\n"
+"                     default: the relay this laptop was paired with)\n"
 "  --token TOKEN      only for a laptop not yet paired: a machine token\n"
 "                     from `baton-relay token create --kind machine`\n"
 "                     (env BATON_TOKEN; prefer the env). The relay binds\n"
 "                     this laptop's key to its record on first contact.\n"
-"  --name NAME        this machine's name (default: the host name)\n"
+"  --name NAME        this machine's name (default: the name it was\n"
+"                     paired with, else the host name)\n"
 "  --ca FILE          trust only the CAs in FILE (PEM) for the relay's\n"
 "                     certificate (env BATON_CA; default: the system's)\n"
 "  --insecure         allow plain ws:// to a relay on another machine:\n"
@@ -58,6 +65,17 @@ static const char usage_text[] =
 "  --dead-after S     reconnect when the relay is silent for S seconds\n"
 "                     (default 60; env BATON_DEAD_AFTER)\n"
 "\n"
+"Settings also come from $XDG_CONFIG_HOME/baton/local.conf (default\n"
+"~/.config/baton/local.conf): `key = value` lines whose keys are the long\n"
+"options above but --token (relay = wss://..., insecure = yes, ...).\n"
+"Flags override the environment, which overrides the file. A token or\n"
+"password there is refused: pair the laptop instead.\n"
+"\n"
+"install-service makes baton-local a service of your login (a systemd\n"
+"user unit; a launchd agent on macOS), uninstall-service removes it, and\n"
+"status says whether it runs, its relay and when it last connected.\n"
+"Each has --help.\n"
+"\n"
 "Stops on SIGINT or SIGTERM: agents are stopped, their files stay.\n"
 "The laptop proves who it is with its own key (machine.key in the state\n"
 "folder, made on first run); `baton-local pair` binds that key to a\n"
@@ -67,6 +85,48 @@ static const char usage_text[] =
 "the relay refused this machine (the message says why), 2 usage.\n";
 
 #define usage_error(...) die_usage("baton-local", __VA_ARGS__)
+
+/* Each welcome from the relay: when it last connected, for status. */
+static void local_connected(struct host *h)
+{
+	local_state_save(host_data(h), true);
+}
+
+static const struct host_ops local_ops = {
+	.connected = local_connected,
+};
+
+/* True when the environment sets NAME; empty counts as unset. */
+static bool env_given(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && v[0];
+}
+
+/* Runs the subcommand argv[1] names: its exit status, or -1 when it
+ * names none. */
+static int subcommand(int argc, char **argv, const struct local_conf *conf,
+		      const char *conf_path)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(cmd, "install-service"))
+		return local_install_service(argc - 1, argv + 1, conf,
+					     conf_path);
+	if (!strcmp(cmd, "uninstall-service"))
+		return local_uninstall_service(argc - 1, argv + 1);
+	if (!strcmp(cmd, "status"))
+		return local_status(argc - 1, argv + 1, conf, conf_path);
+	if (strcmp(cmd, "pair"))
+		return -1;
+	if (sodium_init() < 0) {
+		fprintf(stderr, "baton-local: libsodium failed to start\n");
+		return EXIT_FAIL;
+	}
+	log_route_libraries();
+	return local_pair(argc - 1, argv + 1, conf);
+}
 
 char *local_state_dir_default(void)
 {
@@ -96,12 +156,13 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *relay = getenv("BATON_RELAY");
-	const char *token = getenv("BATON_TOKEN");
-	const char *name = NULL, *agents = NULL, *log_env = getenv("BATON_LOG");
-	const char *ca = getenv("BATON_CA");
-	bool insecure = false;
+	const char *relay, *token = getenv("BATON_TOKEN");
+	const char *name, *agents, *log_env, *ca, *v;
+	bool insecure;
 	char *state = NULL, *cause = NULL, host_name[256];
+	char *conf_path, *paired_relay = NULL, *paired_name = NULL;
+	struct local_conf *conf = NULL;
+	struct local_state *st = NULL;
 	struct host_opts ho = { 0 };
 	struct frames_liveness live;
 	unsigned ping = 0, dead = 0;
@@ -110,17 +171,39 @@ int main(int argc, char **argv)
 	int c, level, rc;
 
 	log_init("baton-local", LOG_LEVEL_INFO);
-	if (argc > 1 && !strcmp(argv[1], "pair")) {
-		if (sodium_init() < 0) {
-			fprintf(stderr, "baton-local: libsodium failed to "
-				"start\n");
-			return EXIT_FAIL;
-		}
-		log_route_libraries();
-		return local_pair(argc - 1, argv + 1);
+	conf_path = local_conf_path();
+	if (local_conf_load(conf_path, &conf, &cause) < 0) {
+		fprintf(stderr, "baton-local: %s\n", cause);
+		free(cause);
+		free(conf_path);
+		return EXIT_FAIL;
 	}
+	rc = subcommand(argc, argv, conf, conf_path);
+	if (rc >= 0) {
+		local_conf_free(conf);
+		free(conf_path);
+		return rc;
+	}
+
+	/* The file's settings, under the environment's; flags override
+	 * both below. */
+	relay = local_conf_pick(conf, "relay", "BATON_RELAY");
+	ca = local_conf_pick(conf, "ca", "BATON_CA");
+	name = local_conf_get(conf, "name");
+	agents = local_conf_get(conf, "agents");
+	insecure = local_conf_flag(conf, "insecure");
+	if ((v = local_conf_get(conf, "state")))
+		state = xstrdup(v);
+	log_env = local_conf_pick(conf, "log-level", "BATON_LOG");
 	if (log_env && log_level_parse(log_env) >= 0)
 		log_threshold = log_level_parse(log_env);
+	v = local_conf_get(conf, "log-format");
+	if (v && !env_given("BATON_LOG_FORMAT"))
+		log_format_set(v);
+	if (!env_given("BATON_PING_INTERVAL"))
+		ping = local_conf_seconds(conf, "ping-interval");
+	if (!env_given("BATON_DEAD_AFTER"))
+		dead = local_conf_seconds(conf, "dead-after");
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': relay = optarg; break;
@@ -148,16 +231,29 @@ int main(int argc, char **argv)
 				usage_error("--log-format takes json or text, "
 					    "not '%s'", optarg);
 			break;
-		case 'h': fputs(usage_text, stdout); return EXIT_OK;
-		case 'V': printf("baton-local %s\n", BATON_VERSION);
-			  return EXIT_OK;
+		case 'h':
+			fputs(usage_text, stdout);
+			rc = EXIT_OK;
+			goto out;
+		case 'V':
+			printf("baton-local %s\n", BATON_VERSION);
+			rc = EXIT_OK;
+			goto out;
 		default: usage_error("unknown option");
 		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (state == NULL)
+		state = local_state_dir_default();
 	if (relay == NULL)
-		usage_error("--relay URL (or BATON_RELAY) is needed");
+		relay = paired_relay = local_paired_relay(state);
+	if (relay == NULL)
+		usage_error("which relay? Pair this laptop (baton-local pair "
+			    "--relay URL), or give --relay URL, BATON_RELAY "
+			    "or relay in %s", conf_path);
+	if (name == NULL)
+		name = paired_name = local_paired_name(state, relay);
 	if (token && token[0] == '\0')
 		token = NULL;
 	if (name == NULL) {
@@ -166,15 +262,14 @@ int main(int argc, char **argv)
 		host_name[sizeof(host_name) - 1] = '\0';
 		name = host_name;
 	}
-	if (state == NULL)
-		state = local_state_dir_default();
 	if (frames_liveness_init(&live, &cause) < 0 ||
 	    frames_liveness_set(&live, ping, dead, &cause) < 0)
 		usage_error("%s", cause);
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "baton-local: libsodium failed to start\n");
-		return EXIT_FAIL;
+		rc = EXIT_FAIL;
+		goto out;
 	}
 	git_libgit2_init();
 	log_route_libraries();
@@ -189,20 +284,29 @@ int main(int argc, char **argv)
 	ho.state_dir = state;
 	ho.agents_file = agents;
 	ho.liveness = &live;
+	ho.ops = &local_ops;
+	ho.data = st = local_state_new(state, relay, name);
 	if (host_new(&loop, &ho, &h, &cause) < 0) {
 		fprintf(stderr, "baton-local: %s\n", cause);
 		free(cause);
-		free(state);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		uv_loop_close(&loop);
 		git_libgit2_shutdown();
-		return EXIT_FAIL;
+		rc = EXIT_FAIL;
+		goto out;
 	}
+	local_state_save(st, false);
 	log_info("local", "machine %s, relay %s%s%s, state in %s", name,
 		 relay, ho.ca_file ? ", CAs from " : "",
 		 ho.ca_file ? ho.ca_file : "", state);
 	rc = daemon_run(&loop, h);
-	free(state);
 	git_libgit2_shutdown();
+out:
+	local_state_free(st);
+	free(paired_name);
+	free(paired_relay);
+	free(state);
+	local_conf_free(conf);
+	free(conf_path);
 	return rc;
 }

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "local.h"
 
+#include "config.h"
 #include "identity.h"
 #include "link.h"
 #include "log.h"
@@ -31,7 +32,9 @@ static const char pair_usage[] =
 "Pairs this laptop with a user of the relay. It shows a one-time code\n"
 "(and a QR code of it); approve it from a signed-in client with\n"
 "`baton pair approve CODE`. The code works once and for ten minutes.\n"
-"Then start the daemon with `baton-local --relay URL`: no token needed.\n"
+"Then start the daemon, `baton-local` (or `baton-local install-service`):\n"
+"it connects to the relay it was paired with, under that name, with no\n"
+"token.\n"
 "\n"
 "  --relay URL     the relay (env BATON_RELAY)\n"
 "  --name NAME     this machine's name (default: the host name)\n"
@@ -40,6 +43,9 @@ static const char pair_usage[] =
 "  --ca FILE       trust only the CAs in FILE for the relay's certificate\n"
 "  --insecure      allow plain ws:// to a relay on another machine\n"
 "  --log-level L   error, warn (default here), info or debug\n"
+"\n"
+"Each but --log-level defaults to its setting in local.conf (see\n"
+"baton-local --help).\n"
 "\n"
 "Exit status: 0 paired, 1 not paired (the code expired, the relay refused\n"
 "or went away; the message says which), 2 usage.\n";
@@ -158,7 +164,9 @@ static void approved(struct pair *p, const struct proto_msg *m)
 		finish(p, 1);
 	} else {
 		printf("Paired: this laptop is machine %s of user %s.\n"
-		       "Start it with: baton-local --relay %s%s%s\n",
+		       "Start it with: baton-local --relay %s%s%s\n"
+		       "or as a service of your login: baton-local "
+		       "install-service\n",
 		       p->name, user, p->relay,
 		       p->state_given ? " --state " : "",
 		       p->state_given ? p->state : "");
@@ -217,7 +225,7 @@ static const struct link_callbacks pair_cb = {
 	on_open, on_text, on_binary, on_close,
 };
 
-int local_pair(int argc, char **argv)
+int local_pair(int argc, char **argv, const struct local_conf *conf)
 {
 	static const struct option opts[] = {
 		{ "relay", required_argument, NULL, 'r' },
@@ -231,14 +239,18 @@ int local_pair(int argc, char **argv)
 	};
 	struct pair p = { 0 };
 	struct link_opts lo = { 0 };
-	const char *ca = getenv("BATON_CA");
+	const char *ca = local_conf_pick(conf, "ca", "BATON_CA");
 	char *state = NULL, *key_path, *cause = NULL, host_name[256];
 	char *machine = NULL;
 	uv_loop_t loop;
 	int c, level, e;
 
 	log_threshold = LOG_LEVEL_WARN;
-	p.relay = getenv("BATON_RELAY");
+	p.relay = local_conf_pick(conf, "relay", "BATON_RELAY");
+	p.name = local_conf_get(conf, "name");
+	lo.insecure = local_conf_flag(conf, "insecure");
+	if (local_conf_get(conf, "state"))
+		state = xstrdup(local_conf_get(conf, "state"));
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': p.relay = optarg; break;

@@ -1741,6 +1741,8 @@ static void handle_welcome(struct host *h, const struct proto_msg *m)
 	}
 	log_info("host", "registered with the relay as %s %s",
 		 h->kind, h->name ? h->name : h->machine);
+	if (h->ops.connected)
+		h->ops.connected(h);
 	h->welcomed = true;
 	h->cert_warned = false;
 	link_healthy(h->link);

@@ -43,6 +43,9 @@ struct host_ops {
 	void (*after_restore)(struct host *h, const char *worktree,
 			      const struct host_setup *setup,
 			      host_done_cb done, void *ctx);
+	/* Runs each time the relay welcomes this machine (every
+	 * connection). NULL: nothing to do. */
+	void (*connected)(struct host *h);
 };
 
 struct host_opts {

@@ -27,6 +27,8 @@ sanitized() {
 CASES=${BATON_CASES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../shared/cases" 2>/dev/null && pwd || true)}
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/baton-test.XXXXXX")
+# No test reads the settings of whoever runs it (baton-local's local.conf).
+export XDG_CONFIG_HOME=$T/config
 PIDS=()
 export BATON_LOG=${BATON_LOG:-info}
 export GIT_AUTHOR_NAME=Baton GIT_AUTHOR_EMAIL=baton@example.invalid
