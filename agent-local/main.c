@@ -171,6 +171,17 @@ int main(int argc, char **argv)
 	int c, level, rc;
 
 	log_init("baton-local", LOG_LEVEL_INFO);
+	/* Help and the version whatever the configuration file holds: it
+	 * may be the very thing the user needs help with. */
+	if (argc == 2 && (!strcmp(argv[1], "--help") ||
+			  !strcmp(argv[1], "-h"))) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("baton-local %s\n", BATON_VERSION);
+		return EXIT_OK;
+	}
 	conf_path = local_conf_path();
 	if (local_conf_load(conf_path, &conf, &cause) < 0) {
 		fprintf(stderr, "baton-local: %s\n", cause);

@@ -86,6 +86,12 @@ log "a secret in the file is refused: pair instead"
 printf 'relay = %s\ntoken = %s\n' "$RELAY_URL" "$MACHINE_TOKEN" >"$conf"
 refused "pair it with \`baton-local pair" 2
 ! grep -qF "$MACHINE_TOKEN" "$T/refused.out" || fail "the token was echoed"
+# --help and --version still answer: the file may be what needs help
+"$LOCAL_BIN" --help >"$T/help.out" 2>&1 ||
+  fail "baton-local --help failed with a bad local.conf: $(cat "$T/help.out")"
+grep -qF 'local.conf' "$T/help.out" || fail "--help did not show the usage"
+"$LOCAL_BIN" --version | grep -q '^baton-local ' ||
+  fail "baton-local --version failed with a bad local.conf"
 printf 'Machine_Password = hunter2\n' >"$conf"
 refused "is a secret" 1
 lookalike=Zk81mQ0pWc7Rt5yNb2Xe9Lh4Vd6Gs3Ja
