@@ -571,25 +571,32 @@ void web_login_new(struct relay *r, struct conn *c, const struct proto_msg *m)
 
 /*
  * Where the app's files are when no --web says: beside the build's relay
- * (BUILD/web), else where `cmake --install` puts them; NULL when neither
- * has an index.html.
+ * (BUILD/relay/../web), where an install under any prefix puts them
+ * (PREFIX/bin/../share/baton/web), else where this build's install would
+ * put them; NULL when none has an index.html.
  */
 char *web_dir_default(void)
 {
-	char exe[PATH_MAX], *dir, *path;
+	static const char *const near[] = { "../web", "../share/baton/web" };
+	char exe[PATH_MAX], *bin = NULL, *dir, *path;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (n > 0) {
 		exe[n] = '\0';
-		dir = xasprintf("%s/../web", dirname(exe));
+		bin = xstrdup(dirname(exe));
+	}
+	for (size_t i = 0; bin && i < ARRAY_SIZE(near); i++) {
+		dir = xasprintf("%s/%s", bin, near[i]);
 		path = xasprintf("%s/index.html", dir);
 		if (access(path, R_OK) == 0) {
 			free(path);
+			free(bin);
 			return dir;
 		}
 		free(path);
 		free(dir);
 	}
+	free(bin);
 #ifdef BATON_WEB_INSTALL_DIR
 	if (access(BATON_WEB_INSTALL_DIR "/index.html", R_OK) == 0)
 		return xstrdup(BATON_WEB_INSTALL_DIR);

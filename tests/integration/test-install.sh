@@ -118,3 +118,9 @@ LOCAL_BIN=$p/bin/baton-local
 SANDBOX_BIN=$p/bin/baton-sandbox
 CLIENT_BIN=$p/bin/baton
 short_session
+# The installed relay finds the installed web app by itself.
+if [ ${#web[@]} -gt 0 ]; then
+  curl -sf "http://127.0.0.1:$RELAY_PORT/" | grep -F '<title>Baton' \
+    >/dev/null || fail "the installed relay does not serve its web app:" \
+    "$(grep -F 'web app' "$T/relay.log")"
+fi
