@@ -12,6 +12,8 @@
 #include "service.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <git2.h>
 #include <sodium.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 enum {
@@ -96,6 +99,45 @@ static const struct host_ops local_ops = {
 	.connected = local_connected,
 };
 
+/*
+ * Holds the state folder for this daemon alone: two daemons on one folder
+ * would share a machine key and push each other off the relay in turn.
+ * Returns the lock's descriptor (kept open until exit), or -1 having said
+ * why.
+ */
+static int state_lock(const char *state)
+{
+	char *path = xasprintf("%s/daemon.lock", state);
+	char pid[32] = "";
+	int fd, e = mkdir_p(state, 0700);
+
+	fd = e < 0 ? -1 : open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "baton-local: cannot use the state folder %s: "
+			"%s\n", state, strerror(e < 0 ? -e : errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = read(fd, pid, sizeof(pid) - 1);
+		char who[48] = "";
+
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (pid[0])
+			snprintf(who, sizeof(who), " (pid %s)", pid);
+		fprintf(stderr, "baton-local: another baton-local%s runs with "
+			"the state folder %s; stop it first (or give this one "
+			"another --state)\n", who, state);
+		close(fd);
+		fd = -1;
+	} else {
+		snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+		if (ftruncate(fd, 0) < 0 ||
+		    write(fd, pid, strlen(pid)) < 0)
+			log_debug("local", "cannot note the pid in %s", path);
+	}
+	free(path);
+	return fd;
+}
+
 /* True when the environment sets NAME; empty counts as unset. */
 static bool env_given(const char *name)
 {
@@ -168,7 +210,7 @@ int main(int argc, char **argv)
 	unsigned ping = 0, dead = 0;
 	struct host *h = NULL;
 	uv_loop_t loop;
-	int c, level, rc;
+	int c, level, rc, lock = -1;
 
 	log_init("baton-local", LOG_LEVEL_INFO);
 	/* Help and the version whatever the configuration file holds: it
@@ -282,6 +324,11 @@ int main(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	lock = state_lock(state);
+	if (lock < 0) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
 	git_libgit2_init();
 	log_route_libraries();
 	uv_loop_init(&loop);
@@ -313,6 +360,8 @@ int main(int argc, char **argv)
 	rc = daemon_run(&loop, h);
 	git_libgit2_shutdown();
 out:
+	if (lock >= 0)
+		close(lock);
 	local_state_free(st);
 	free(paired_name);
 	free(paired_relay);

@@ -287,9 +287,11 @@ static char *unit_text(const char *exe, const char *conf_path)
 	buf_puts(&b,
 		"Restart=on-failure\n"
 		"RestartSec=10\n"
-		"# A usage error (a wrong setting in local.conf) does not "
-		"mend itself.\n"
-		"RestartPreventExitStatus=2\n"
+		"# A usage error (2) or a setting or state it refuses (1: a "
+		"bad local.conf,\n# a state folder in use or written by "
+		"a newer baton-local) does not mend\n# itself; a lost relay "
+		"never ends the daemon.\n"
+		"RestartPreventExitStatus=1 2\n"
 		"\n"
 		"[Install]\n"
 		"WantedBy=default.target\n");

@@ -171,6 +171,16 @@ grep -q "^daemon: *running, pid $DAEMON\$" "$T/status.out" &&
     "$T/status.out" ||
   fail "status with the daemon running: $(cat "$T/status.out")"
 
+log "a second daemon on the same state folder is refused"
+rc=0
+BATON_TOKEN=$MACHINE_TOKEN timeout 20 "$LOCAL_BIN" >"$T/second.out" 2>&1 ||
+  rc=$?
+[ $rc -eq 1 ] &&
+  grep -qF "another baton-local (pid $DAEMON) runs with the state folder" \
+    "$T/second.out" ||
+  fail "a second daemon on one state folder (exit $rc): $(cat "$T/second.out")"
+kill -0 "$DAEMON" || fail "the first daemon died"
+
 log "the relay goes and comes back: the new connection is recorded"
 first=$(connected_at)
 sleep 1
