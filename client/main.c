@@ -1017,7 +1017,8 @@ static void move_reply(struct client *c, const struct proto_msg *m)
 			       proto_str(m->body, "bytes_down") ?: "?");
 		if (proto_str(m->body, "set_aside")) {
 			a = clean(proto_str(m->body, "set_aside"));
-			printf("files in the way were set aside in %s\n", a);
+			printf("the files this move replaced were kept, as "
+			       "they were, in %s\n", a);
 			free(a);
 		}
 		if (proto_str(m->body, "note")) {

@@ -1544,8 +1544,8 @@ static void resume_objects_ready(struct hsession *s)
 	crash_point("target:restored");
 	if (res.set_aside) {
 		r->set_aside = xstrdup(res.set_aside);
-		log_info("host", "session %s: %zu files that were in the way "
-			 "were set aside in %s", s->id, res.files_set_aside,
+		log_info("host", "session %s: %zu files the restore replaced "
+			 "were kept in %s", s->id, res.files_set_aside,
 			 res.set_aside);
 	}
 	if (res.set_aside_ref) {
