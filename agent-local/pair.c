@@ -164,10 +164,11 @@ static void approved(struct pair *p, const struct proto_msg *m)
 		finish(p, 1);
 	} else {
 		printf("Paired: this laptop is machine %s of user %s.\n"
-		       "Start it with: baton-local --relay %s%s%s\n"
+		       "Start it with: baton-local%s%s (it connects to %s)\n"
 		       "or as a service of your login: baton-local "
-		       "install-service\n",
-		       p->name, user, p->relay,
+		       "install-service%s%s\n",
+		       p->name, user, p->state_given ? " --state " : "",
+		       p->state_given ? p->state : "", p->relay,
 		       p->state_given ? " --state " : "",
 		       p->state_given ? p->state : "");
 		p->paired = true;

@@ -2096,8 +2096,9 @@ static int parse_args(struct client *c, int argc, char **argv)
 		c->ca_file = NULL;
 	if (c->token == NULL || c->token[0] == '\0') {
 		fputs("baton: no token; set BATON_TOKEN (or pass --token); "
-		      "create one with `baton-relay token create --user NAME "
-		      "--kind client`\n", stderr);
+		      "the relay's operator makes one with `baton-relay token "
+		      "create --data DIR --user NAME --kind client`\n",
+		      stderr);
 		r = EXIT_AUTH;
 		goto out;
 	}
