@@ -16,7 +16,8 @@ set(_baton_deps
   "libsodium|libsodium-dev|sodium"
   "sqlite3|libsqlite3-dev|sqlite3"
   "libcrypto|libssl-dev|crypto"
-  "libqrencode|libqrencode-dev|qrencode")
+  "libqrencode|libqrencode-dev|qrencode"
+  "zlib|zlib1g-dev|zlib")
 if(BATON_TESTS)
   list(APPEND _baton_deps "cmocka|libcmocka-dev|cmocka")
 endif()

@@ -16,23 +16,30 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define META_VERSION 1
 #define META_MAX (1024 * 1024)		/* largest meta.json we parse */
 #define SIG_NAME "Baton"
 #define SIG_EMAIL "baton@localhost"
 #define COPY_CHUNK 65536
+#define WHOLE_READ_MAX (1 << 20)	/* files read whole to hash first */
 #define TREE_ENTRIES_MAX 5000000	/* refuse trees bigger than this */
 #define TREE_DEPTH_MAX 90		/* libgit2 cannot scan past 100 */
 #define NAME_BYTES_MAX 255		/* one path component on disk */
 #define SUFFIX_MAX 1000			/* numbered set-aside names */
 #define SET_ASIDE_REFS "refs/baton/set-aside/"
+#define PACK_FAST_ABOVE (4u << 20)	/* raw bytes: zlib's fastest level */
+#define PACK_THREADS 4			/* at most, deflating a big pack */
 
 /* The state of a worktree as trees and HEAD, before it becomes a commit. */
 struct snapshot {
@@ -181,7 +188,49 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* Stores the bytes of the regular file at path as a blob, streaming. */
+/* Stores a file of `size` bytes, open as fd, read whole; see below. */
+static int blob_from_small(git_odb *odb, int fd, const char *path,
+			   size_t size, git_oid *out, char **cause)
+{
+	char *data = xmalloc(size + 1);
+	size_t got = 0;
+	ssize_t n;
+	int err = -1;
+
+	while ((n = read(fd, data + got, size + 1 - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fail(cause, "cannot read %s (%s)", path,
+			     strerror(errno));
+			goto out;
+		}
+		got += (size_t)n;
+		if (got > size)
+			break;
+	}
+	if (got != size) {
+		fail(cause, "%s changed while it was being saved; "
+		     "try again when it is quiet", path);
+		goto out;
+	}
+	if (git_odb_hash(out, data, size, GIT_OBJECT_BLOB) < 0 ||
+	    (!git_odb_exists(odb, out) &&
+	     git_odb_write(out, odb, data, size, GIT_OBJECT_BLOB) < 0)) {
+		fail_git(cause, "cannot store %s", path);
+		goto out;
+	}
+	err = 0;
+
+out:
+	free(data);
+	return err;
+}
+
+/*
+ * Stores the bytes of the regular file at path as a blob: read whole when
+ * small, else streamed.
+ */
 static int blob_from_file(git_odb *odb, const char *path, git_oid *out,
 			  char **cause)
 {
@@ -198,6 +247,15 @@ static int blob_from_file(git_odb *odb, const char *path, git_oid *out,
 			    path, strerror(errno));
 	if (fstat(fd, &st) < 0) {
 		fail(cause, "cannot stat %s (%s)", path, strerror(errno));
+		goto out;
+	}
+
+	/* A small file is read whole and hashed first: when its blob is
+	 * stored already (a snapshot without stat data reads every file),
+	 * writing it again would only deflate it into a temporary file. */
+	if (st.st_size <= WHOLE_READ_MAX) {
+		err = blob_from_small(odb, fd, path, (size_t)st.st_size, out,
+				      cause);
 		goto out;
 	}
 	if (git_odb_open_wstream(&stream, odb, (git_object_size_t)st.st_size,
@@ -290,46 +348,36 @@ static int head_read(git_repository *repo, struct snapshot *s, char **cause)
 	return err;
 }
 
-/* Tells whether an index entry is as new as the index file (racy git). */
-static int entry_racy(const git_index_entry *e, const struct timespec *stamp)
+/*
+ * libgit2's strict object creation reads the header of every object an
+ * index entry or a tree names, to check that it is there and of the right
+ * type: a loose object each, so 5,000 file opens and inflates (and as many
+ * error messages formatted and dropped) for each index copied or tree
+ * written in a 5,000-file worktree. The ids a snapshot or a restore
+ * handles come from the user's index, from blobs just stored or from
+ * trees already checked (tree_check), so the check is turned off around
+ * them, and only there: Baton keeps libgit2's default, on, elsewhere.
+ */
+static void strict_objects(int on)
 {
-	if ((int64_t)e->mtime.seconds != (int64_t)stamp->tv_sec)
-		return (int64_t)e->mtime.seconds > (int64_t)stamp->tv_sec;
-	return (long)e->mtime.nanoseconds >= stamp->tv_nsec;
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, on);
 }
 
 /*
- * Copies the user's stage-0 index entries into the private index. The stat
- * data of entries as new as the index file is dropped, so their content is
- * hashed again: an in-memory index has no timestamp to catch racy edits.
+ * Drops the assume-unchanged bit of every entry, so the snapshot looks at
+ * every file. The bit is plain data in the entry, changed in place: going
+ * through git_index_add would throw away the index's tree cache.
  */
-static int index_seed(git_index *mem, git_index *real, const char *path,
-		      char **cause)
+static void index_valid_clear(git_index *index)
 {
-	struct timespec stamp = { 0, 0 };
-	struct stat st;
-	size_t count = git_index_entrycount(real);
+	size_t count = git_index_entrycount(index);
 
-	if (stat(path, &st) == 0)
-		stamp = st.st_mtim;
 	for (size_t i = 0; i < count; i++) {
-		const git_index_entry *e = git_index_get_byindex(real, i);
-		git_index_entry copy;
+		git_index_entry *e =
+			(git_index_entry *)git_index_get_byindex(index, i);
 
-		if (git_index_entry_stage(e) != 0)
-			continue;
-		copy = *e;
-		copy.flags &= (uint16_t)~GIT_INDEX_ENTRY_VALID;
-		if (entry_racy(e, &stamp)) {
-			copy.mtime.seconds = 0;
-			copy.mtime.nanoseconds = 0;
-			copy.file_size = 0;
-		}
-		if (git_index_add(mem, &copy) < 0)
-			return fail_git(cause, "cannot copy index entry %s",
-					e->path);
+		e->flags &= (uint16_t)~GIT_INDEX_ENTRY_VALID;
 	}
-	return 0;
 }
 
 /* Tells whether a path names an attributes file. */
@@ -495,14 +543,14 @@ static void snapshot_clear(struct snapshot *s)
 
 /*
  * Snapshots repo's working files, index and HEAD into trees written to its
- * object database. Touches no file: a private in-memory index (seeded from
- * the user's for its stat data) is updated from the worktree.
+ * object database. Touches no file: a private copy of the user's index, in
+ * memory, is updated from the worktree.
  */
-static int snapshot_take(git_repository *repo, struct snapshot *s,
-			 char **cause)
+static int snapshot_build(git_repository *repo, struct snapshot *s,
+			  char **cause)
 {
 	git_repository *priv = NULL;
-	git_index *real = NULL, *mem = NULL;
+	git_index *real = NULL;
 	git_odb *odb = NULL;
 	struct strv changed = { 0 };
 	char *root, *index_path = NULL;
@@ -539,20 +587,25 @@ static int snapshot_take(git_repository *repo, struct snapshot *s,
 		     git_repository_path(priv), git_repository_path(repo));
 		goto out;
 	}
-	if (git_index_new(&mem) < 0 ||
-	    git_repository_set_index(priv, mem) < 0) {
-		fail_git(cause, "cannot create an index in memory");
+	/*
+	 * The user's index, read on its own and never written back, is
+	 * updated from the worktree. Its stat data spares reading unchanged
+	 * files (libgit2 compares a file as new as the index file by its
+	 * content, as git does with racy entries), and its tree cache spares
+	 * writing the trees of unchanged folders again.
+	 */
+	index_valid_clear(real);
+	if (git_repository_set_index(priv, real) < 0) {
+		fail_git(cause, "cannot use the index of %s", root);
 		goto out;
 	}
-	if (index_seed(mem, real, index_path, cause) < 0)
-		goto out;
-	if (git_index_add_all(mem, NULL, GIT_INDEX_ADD_DEFAULT, collect_path,
+	if (git_index_add_all(real, NULL, GIT_INDEX_ADD_DEFAULT, collect_path,
 			      &changed) < 0) {
 		fail_git(cause, "cannot scan the worktree %s", root);
 		goto out;
 	}
-	if (filters_possible(priv, mem, &changed) &&
-	    filtered_paths(priv, mem, &changed, cause) < 0)
+	if (filters_possible(priv, real, &changed) &&
+	    filtered_paths(priv, real, &changed, cause) < 0)
 		goto out;
 
 	if (git_repository_odb(&odb, priv) < 0) {
@@ -560,10 +613,10 @@ static int snapshot_take(git_repository *repo, struct snapshot *s,
 		goto out;
 	}
 	for (size_t i = 0; i < changed.len; i++)
-		if (snapshot_update(priv, odb, mem, root, changed.v[i],
+		if (snapshot_update(priv, odb, real, root, changed.v[i],
 				    cause) < 0)
 			goto out;
-	if (git_index_write_tree_to(&s->worktree, mem, repo) < 0) {
+	if (git_index_write_tree_to(&s->worktree, real, repo) < 0) {
 		fail_git(cause, "cannot save the working files of %s", root);
 		goto out;
 	}
@@ -574,11 +627,22 @@ out:
 		snapshot_clear(s);
 	strv_free(&changed);
 	git_odb_free(odb);
-	git_index_free(mem);
 	git_index_free(real);
 	git_repository_free(priv);
 	free(index_path);
 	free(root);
+	return err;
+}
+
+/* snapshot_build, without strict object creation (see strict_objects). */
+static int snapshot_take(git_repository *repo, struct snapshot *s,
+			 char **cause)
+{
+	int err;
+
+	strict_objects(0);
+	err = snapshot_build(repo, s, cause);
+	strict_objects(1);
 	return err;
 }
 
@@ -968,28 +1032,180 @@ void checkpoint_info_clear(struct checkpoint_info *info)
 	memset(info, 0, sizeof(*info));
 }
 
-/* Packs want's objects minus those reachable from the haves repo holds. */
-int checkpoint_pack(git_repository *repo, const git_oid *want,
-		    const git_oid *haves, size_t have_count, struct buf *out,
-		    char **cause)
-{
-	char hex[GIT_OID_HEXSZ + 1];
-	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
-	git_buf packed = { 0 };
-	git_odb *odb = NULL;
-	int err = -1;
+/*
+ * A set of object ids (open addressing; ids are hashes already, so their
+ * first bytes spread well).
+ */
+struct oidset {
+	git_oid *slots;
+	unsigned char *used;
+	size_t cap;		/* a power of two */
+	size_t len;
+};
 
-	*cause = NULL;
-	git_oid_tostr(hex, sizeof(hex), want);
-	if (git_repository_odb(&odb, repo) < 0 ||
-	    git_revwalk_new(&walk, repo) < 0) {
-		fail_git(cause, "cannot walk the history of %s",
-			 git_repository_path(repo));
-		goto out;
+static size_t oidset_slot(const struct oidset *set, const git_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h));
+	return h & (set->cap - 1);
+}
+
+/* Adds id; 1 when it is new, 0 when it was there. */
+static int oidset_add(struct oidset *set, const git_oid *id)
+{
+	size_t i;
+
+	if ((set->len + 1) * 2 > set->cap) {
+		struct oidset big = { 0 };
+
+		big.cap = set->cap ? set->cap * 2 : 1024;
+		big.slots = xcalloc(big.cap, sizeof(*big.slots));
+		big.used = xcalloc(big.cap, 1);
+		for (size_t j = 0; j < set->cap; j++)
+			if (set->used[j])
+				oidset_add(&big, &set->slots[j]);
+		free(set->slots);
+		free(set->used);
+		*set = big;
 	}
-	if (git_revwalk_push(walk, want) < 0) {
-		fail_git(cause, "checkpoint %s is not a commit in %s", hex,
+	for (i = oidset_slot(set, id); set->used[i];
+	     i = (i + 1) & (set->cap - 1))
+		if (git_oid_equal(&set->slots[i], id))
+			return 0;
+	set->used[i] = 1;
+	git_oid_cpy(&set->slots[i], id);
+	set->len++;
+	return 1;
+}
+
+static int oidset_has(const struct oidset *set, const git_oid *id)
+{
+	if (set->cap == 0)
+		return 0;
+	for (size_t i = oidset_slot(set, id); set->used[i];
+	     i = (i + 1) & (set->cap - 1))
+		if (git_oid_equal(&set->slots[i], id))
+			return 1;
+	return 0;
+}
+
+static void oidset_free(struct oidset *set)
+{
+	free(set->slots);
+	free(set->used);
+	memset(set, 0, sizeof(*set));
+}
+
+/* The objects of one pack, in the order they are written. */
+struct pack_list {
+	git_oid *ids;
+	size_t len;
+	size_t cap;
+	struct oidset seen;	/* in the list, or the other side has it */
+};
+
+static void pack_list_push(struct pack_list *l, const git_oid *id)
+{
+	if (l->len == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->ids = xrealloc(l->ids, l->cap * sizeof(*l->ids));
+	}
+	git_oid_cpy(&l->ids[l->len++], id);
+}
+
+/*
+ * Adds a tree and everything below it to `set`, skipping subtrees already
+ * there: what the other side holds.
+ */
+static int tree_mark(git_repository *repo, const git_oid *id,
+		     struct oidset *set)
+{
+	git_tree *tree = NULL;
+
+	if (!oidset_add(set, id))
+		return 0;
+	if (git_tree_lookup(&tree, repo, id) < 0)
+		return -1;
+	for (size_t i = 0; i < git_tree_entrycount(tree); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			if (tree_mark(repo, git_tree_entry_id(e), set) < 0) {
+				git_tree_free(tree);
+				return -1;
+			}
+		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB) {
+			oidset_add(set, git_tree_entry_id(e));
+		}
+	}
+	git_tree_free(tree);
+	return 0;
+}
+
+/* Lists a tree and what is below it that the other side lacks. */
+static int tree_collect(git_repository *repo, const git_oid *id,
+			struct pack_list *l)
+{
+	git_tree *tree = NULL;
+
+	if (!oidset_add(&l->seen, id))
+		return 0;
+	if (git_tree_lookup(&tree, repo, id) < 0)
+		return -1;
+	pack_list_push(l, id);
+	for (size_t i = 0; i < git_tree_entrycount(tree); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			if (tree_collect(repo, git_tree_entry_id(e), l) < 0) {
+				git_tree_free(tree);
+				return -1;
+			}
+		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+			   oidset_add(&l->seen, git_tree_entry_id(e))) {
+			pack_list_push(l, git_tree_entry_id(e));
+		}
+	}
+	git_tree_free(tree);
+	return 0;
+}
+
+/* Marks what a commit the other side holds brings: its tree. */
+static int commit_mark(git_repository *repo, const git_oid *id,
+		       struct oidset *set)
+{
+	git_commit *c = NULL;
+	int err;
+
+	if (git_commit_lookup(&c, repo, id) < 0)
+		return -1;
+	err = tree_mark(repo, git_commit_tree_id(c), set);
+	git_commit_free(c);
+	return err;
+}
+
+/*
+ * Lists the objects reachable from want and not from the haves: the
+ * commits the walk yields, and their trees and blobs minus everything in
+ * the trees of the haves and of the walk's boundary (the hidden parents).
+ */
+static int pack_enumerate(git_repository *repo, const git_oid *want,
+			  const git_oid *haves, size_t have_count,
+			  struct pack_list *l, char **cause)
+{
+	git_odb *odb = NULL;
+	git_revwalk *walk = NULL;
+	struct oidset walked = { 0 };
+	git_oid *commits = NULL;
+	size_t ncommits = 0, cap = 0;
+	git_oid id;
+	int err = -1, r;
+
+	if (git_repository_odb(&odb, repo) < 0 ||
+	    git_revwalk_new(&walk, repo) < 0 ||
+	    git_revwalk_push(walk, want) < 0) {
+		fail_git(cause, "cannot walk the history of %s",
 			 git_repository_path(repo));
 		goto out;
 	}
@@ -1000,26 +1216,515 @@ int checkpoint_pack(git_repository *repo, const git_oid *want,
 		if (git_odb_read_header(&size, &type, odb, &haves[i]) < 0 ||
 		    type != GIT_OBJECT_COMMIT)
 			continue;
-		if (git_revwalk_hide(walk, &haves[i]) < 0) {
-			fail_git(cause, "cannot use a have of %s", hex);
+		if (git_revwalk_hide(walk, &haves[i]) < 0 ||
+		    commit_mark(repo, &haves[i], &l->seen) < 0) {
+			fail_git(cause, "cannot use a have of %s",
+				 git_repository_path(repo));
 			goto out;
 		}
 	}
-
-	if (git_packbuilder_new(&pb, repo) < 0 ||
-	    git_packbuilder_insert_walk(pb, walk) < 0 ||
-	    git_packbuilder_write_buf(&packed, pb) < 0) {
-		fail_git(cause, "cannot pack checkpoint %s", hex);
+	while ((r = git_revwalk_next(&id, walk)) == 0) {
+		if (ncommits == cap) {
+			cap = cap ? cap * 2 : 64;
+			commits = xrealloc(commits, cap * sizeof(*commits));
+		}
+		git_oid_cpy(&commits[ncommits++], &id);
+		oidset_add(&walked, &id);
+	}
+	if (r != GIT_ITEROVER) {
+		fail_git(cause, "cannot walk the history of %s",
+			 git_repository_path(repo));
 		goto out;
 	}
-	buf_append(out, packed.ptr, packed.size);
+
+	/* The boundary: parents the walk did not yield are the other
+	 * side's, and so is everything in their trees. */
+	for (size_t i = 0; i < ncommits; i++) {
+		git_commit *c = NULL;
+
+		if (git_commit_lookup(&c, repo, &commits[i]) < 0) {
+			fail_git(cause, "cannot read a commit to pack");
+			goto out;
+		}
+		for (unsigned p = 0; p < git_commit_parentcount(c); p++) {
+			const git_oid *pid = git_commit_parent_id(c, p);
+
+			if (oidset_has(&walked, pid) ||
+			    !oidset_add(&l->seen, pid))
+				continue;
+			if (commit_mark(repo, pid, &l->seen) < 0) {
+				git_commit_free(c);
+				fail_git(cause, "cannot read a commit the "
+					 "other side has");
+				goto out;
+			}
+		}
+		git_commit_free(c);
+	}
+
+	for (size_t i = 0; i < ncommits; i++) {
+		git_commit *c = NULL;
+
+		oidset_add(&l->seen, &commits[i]);
+		pack_list_push(l, &commits[i]);
+		if (git_commit_lookup(&c, repo, &commits[i]) < 0 ||
+		    tree_collect(repo, git_commit_tree_id(c), l) < 0) {
+			git_commit_free(c);
+			fail_git(cause, "cannot read the objects to pack");
+			goto out;
+		}
+		git_commit_free(c);
+	}
 	err = 0;
 
 out:
-	git_buf_dispose(&packed);
-	git_packbuilder_free(pb);
+	free(commits);
+	oidset_free(&walked);
 	git_revwalk_free(walk);
 	git_odb_free(odb);
+	return err;
+}
+
+/*
+ * A pack file of the repository and its index (version 2), mapped, so an
+ * object stored whole in it can be copied into a new pack as it is,
+ * without inflating and deflating it again (git calls it pack reuse).
+ */
+struct pack_map {
+	const unsigned char *idx;
+	size_t idx_len;
+	const unsigned char *pack;
+	size_t pack_len;
+	uint32_t count;
+	uint64_t *offsets;	/* every entry's offset, ascending */
+	struct pack_map *next;
+};
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The offset of entry i of an index; UINT64_MAX when it is damaged. */
+static uint64_t pack_map_offset(const struct pack_map *m, uint32_t i)
+{
+	const unsigned char *offs = m->idx + 8 + 1024 + (size_t)m->count * 24;
+	const unsigned char *large = offs + (size_t)m->count * 4;
+	uint32_t o = be32(offs + (size_t)i * 4);
+	size_t at;
+
+	if (!(o & 0x80000000u))
+		return o;
+	at = (size_t)(o & 0x7fffffffu) * 8;
+	if ((size_t)(large - m->idx) + at + 8 > m->idx_len - 40)
+		return UINT64_MAX;
+	return (uint64_t)be32(large + at) << 32 | be32(large + at + 4);
+}
+
+static void pack_maps_free(struct pack_map *m)
+{
+	while (m) {
+		struct pack_map *next = m->next;
+
+		if (m->idx)
+			munmap((void *)m->idx, m->idx_len);
+		if (m->pack)
+			munmap((void *)m->pack, m->pack_len);
+		free(m->offsets);
+		free(m);
+		m = next;
+	}
+}
+
+/* Maps a whole file read-only; NULL when it cannot. */
+static const unsigned char *file_map(const char *path, size_t *len)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	*len = (size_t)st.st_size;
+	return p;
+}
+
+/* Maps pack NAME.pack and NAME.idx under dir; NULL when either is not
+ * usable (an unknown index version, a size that does not add up). */
+static struct pack_map *pack_map_open(const char *dir, const char *name)
+{
+	struct pack_map *m = xcalloc(1, sizeof(*m));
+	char *path = xasprintf("%s/%s.idx", dir, name);
+	int ok = 0;
+
+	m->idx = file_map(path, &m->idx_len);
+	free(path);
+	path = xasprintf("%s/%s.pack", dir, name);
+	m->pack = file_map(path, &m->pack_len);
+	free(path);
+	if (m->idx == NULL || m->pack == NULL || m->idx_len < 8 + 1024 + 40 ||
+	    memcmp(m->idx, "\377tOc\0\0\0\2", 8) ||
+	    m->pack_len < 32 || memcmp(m->pack, "PACK", 4))
+		goto out;
+	m->count = be32(m->idx + 8 + 1020);
+	if ((uint64_t)m->count * 28 + 8 + 1024 + 40 > m->idx_len ||
+	    be32(m->pack + 8) != m->count)
+		goto out;
+	m->offsets = xcalloc((size_t)m->count + 1, sizeof(*m->offsets));
+	for (uint32_t i = 0; i < m->count; i++) {
+		m->offsets[i] = pack_map_offset(m, i);
+		if (m->offsets[i] < 12 || m->offsets[i] >= m->pack_len - 20)
+			goto out;
+	}
+	qsort(m->offsets, m->count, sizeof(*m->offsets), u64_cmp);
+	m->offsets[m->count] = m->pack_len - 20;	/* the trailer */
+	ok = 1;
+out:
+	if (!ok) {
+		pack_maps_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* Maps every pack of repo's object database. */
+static struct pack_map *pack_maps_open(git_repository *repo)
+{
+	struct pack_map *list = NULL;
+	struct dirent *de;
+	char *dir = xasprintf("%sobjects/pack", git_repository_commondir(repo));
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct pack_map *m;
+		char *name;
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".idx"))
+			continue;
+		name = xstrndup(de->d_name, n - 4);
+		m = pack_map_open(dir, name);
+		free(name);
+		if (m) {
+			m->next = list;
+			list = m;
+		}
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return list;
+}
+
+/*
+ * Finds id stored whole (not as a delta) in one of the packs: its raw
+ * entry, header and zlib stream, checked against the index's CRC.
+ */
+static int pack_maps_find(const struct pack_map *m, const git_oid *id,
+			  const unsigned char **raw, size_t *len)
+{
+	for (; m; m = m->next) {
+		const unsigned char *ids = m->idx + 8 + 1024;
+		const unsigned char *fan = m->idx + 8;
+		uint32_t lo = id->id[0] ? be32(fan + (id->id[0] - 1) * 4) : 0;
+		uint32_t hi = be32(fan + id->id[0] * 4);
+		uint64_t off, end;
+		size_t a, b;
+		int type;
+
+		while (lo < hi && hi <= m->count) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			int c = memcmp(ids + (size_t)mid * 20, id->id, 20);
+
+			if (c < 0) {
+				lo = mid + 1;
+				continue;
+			}
+			if (c > 0) {
+				hi = mid;
+				continue;
+			}
+			off = pack_map_offset(m, mid);
+			a = 0;
+			b = m->count;
+			while (a < b) {	/* the offset's place, then the next */
+				size_t k = a + (b - a) / 2;
+
+				if (m->offsets[k] <= off)
+					a = k + 1;
+				else
+					b = k;
+			}
+			end = m->offsets[a];
+			type = (m->pack[off] >> 4) & 7;
+			if (off >= end || type < GIT_OBJECT_COMMIT ||
+			    type > GIT_OBJECT_TAG ||
+			    crc32(0, m->pack + off, (uInt)(end - off)) !=
+			    be32(ids + (size_t)m->count * 20 + (size_t)mid * 4))
+				return 0;
+			*raw = m->pack + off;
+			*len = (size_t)(end - off);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Appends a pack entry header: type and size, 7 bits a byte. */
+static void pack_entry_header(struct buf *out, git_object_t type,
+			      size_t size)
+{
+	unsigned char h[16];
+	size_t n = 0;
+
+	h[n] = (unsigned char)((type << 4) | (size & 15));
+	size >>= 4;
+	while (size) {
+		h[n++] |= 0x80;
+		h[n] = size & 0x7f;
+		size >>= 7;
+	}
+	buf_append(out, h, n + 1);
+}
+
+/*
+ * Appends data deflated at `level`, with a window and hash table no bigger
+ * than the data needs: zlib clears its hash table for every stream, and
+ * the default one (64 KiB) costs more than a small file's compression.
+ */
+static int pack_deflate(struct buf *out, const void *data, size_t len,
+			int level)
+{
+	int bits = 9, mem;
+	z_stream z;
+	int r;
+
+	while (bits < 15 && ((size_t)1 << bits) < len)
+		bits++;
+	mem = bits - 7 < 1 ? 1 : bits - 7;
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, level, Z_DEFLATED, bits, mem > 8 ? 8 : mem,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	buf_grow(out, deflateBound(&z, (uLong)len));
+	z.next_in = (Bytef *)data;
+	z.avail_in = (uInt)len;
+	z.next_out = (Bytef *)out->data + out->len;
+	z.avail_out = (uInt)(out->cap - out->len - 1);
+	r = deflate(&z, Z_FINISH);
+	out->len += z.total_out;
+	deflateEnd(&z);
+	return r == Z_STREAM_END ? 0 : -1;
+}
+
+/*
+ * Appends the pack entries of ids[from..to): copied whole from a pack of
+ * the repository when one holds the object undeltified, else read and
+ * deflated at `level`.
+ */
+static int pack_entries(git_odb *odb, const struct pack_map *maps,
+			const git_oid *ids, size_t from, size_t to, int level,
+			struct buf *out, char **cause)
+{
+	for (size_t i = from; i < to; i++) {
+		git_odb_object *o = NULL;
+		const unsigned char *entry;
+		size_t entry_len;
+		int e;
+
+		if (pack_maps_find(maps, &ids[i], &entry, &entry_len)) {
+			buf_append(out, entry, entry_len);
+			continue;
+		}
+		if (git_odb_read(&o, odb, &ids[i]) < 0)
+			return fail_git(cause, "cannot read an object to pack");
+		pack_entry_header(out, git_odb_object_type(o),
+				  git_odb_object_size(o));
+		e = pack_deflate(out, git_odb_object_data(o),
+				 git_odb_object_size(o), level);
+		git_odb_object_free(o);
+		if (e < 0)
+			return fail(cause, "cannot compress an object to pack");
+	}
+	return 0;
+}
+
+/* One thread's share of a big pack: its own odb, its own buffer. */
+struct pack_job {
+	const char *objects_dir;
+	const struct pack_map *maps;
+	const git_oid *ids;
+	size_t from, to;
+	int level;
+	struct buf out;
+	char *cause;
+	int err;
+};
+
+static void *pack_job_run(void *arg)
+{
+	struct pack_job *j = arg;
+	git_odb *odb = NULL;
+
+	if (git_odb_open(&odb, j->objects_dir) < 0)
+		j->err = fail_git(&j->cause, "cannot open the objects in %s",
+				  j->objects_dir);
+	else
+		j->err = pack_entries(odb, j->maps, j->ids, j->from, j->to,
+				      j->level, &j->out, &j->cause);
+	git_odb_free(odb);
+	return NULL;
+}
+
+/*
+ * Appends the entries of a big pack, the objects split in runs among up
+ * to PACK_THREADS threads (deflating is most of the time of a first
+ * pack). Object reads skip libgit2's hash check meanwhile: whoever
+ * receives the pack hashes every object anyway.
+ */
+static int pack_entries_parallel(git_repository *repo,
+				 const struct pack_map *maps,
+				 const struct pack_list *l, struct buf *out,
+				 char **cause)
+{
+	struct pack_job jobs[PACK_THREADS];
+	pthread_t tids[PACK_THREADS];
+	int started[PACK_THREADS] = { 0 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = cpus < 1 ? 1 : (size_t)cpus;
+	char *dir = xasprintf("%sobjects", git_repository_commondir(repo));
+	int err = 0;
+
+	if (n > PACK_THREADS)
+		n = PACK_THREADS;
+	memset(jobs, 0, sizeof(jobs));
+	for (size_t t = 0; t < n; t++) {
+		jobs[t].objects_dir = dir;
+		jobs[t].maps = maps;
+		jobs[t].ids = l->ids;
+		jobs[t].from = l->len * t / n;
+		jobs[t].to = l->len * (t + 1) / n;
+		jobs[t].level = Z_BEST_SPEED;
+	}
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	for (size_t t = 1; t < n; t++)
+		started[t] = pthread_create(&tids[t], NULL, pack_job_run,
+					    &jobs[t]) == 0;
+	pack_job_run(&jobs[0]);
+	for (size_t t = 1; t < n; t++) {
+		if (started[t])
+			pthread_join(tids[t], NULL);
+		else
+			pack_job_run(&jobs[t]);	/* no thread: here */
+	}
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+
+	for (size_t t = 0; t < n; t++) {
+		if (err == 0 && jobs[t].err < 0) {
+			*cause = jobs[t].cause;
+			jobs[t].cause = NULL;
+			err = -1;
+		}
+		if (err == 0)
+			buf_append(out, jobs[t].out.data, jobs[t].out.len);
+		buf_free(&jobs[t].out);
+		free(jobs[t].cause);
+	}
+	free(dir);
+	return err;
+}
+
+/*
+ * Packs want's objects minus those reachable from the haves repo holds.
+ * Each object is stored whole, zlib-compressed, never as a delta: the
+ * delta search of a first pack of a 60 MB worktree takes seconds, and the
+ * objects a move adds later are new files, which have no base in the
+ * pack. A big pack copies the objects repo's packs hold whole as they
+ * are there (the relay's store, a cloned repository) and compresses the
+ * others at zlib's fastest level.
+ */
+int checkpoint_pack(git_repository *repo, const git_oid *want,
+		    const git_oid *haves, size_t have_count, struct buf *out,
+		    char **cause)
+{
+	struct pack_list l = { 0 };
+	struct pack_map *maps = NULL;
+	git_odb *odb = NULL;
+	EVP_MD_CTX *sha = NULL;
+	unsigned char head[12] = { 'P', 'A', 'C', 'K', 0, 0, 0, 2 };
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned sum_len = 0;
+	size_t start = out->len, raw = 0;
+	int level = Z_DEFAULT_COMPRESSION, err = -1;
+
+	*cause = NULL;
+	if (pack_enumerate(repo, want, haves, have_count, &l, cause) < 0)
+		goto out;
+	if (git_repository_odb(&odb, repo) < 0) {
+		fail_git(cause, "cannot open the objects of %s",
+			 git_repository_path(repo));
+		goto out;
+	}
+	if (l.len > UINT32_MAX) {
+		fail(cause, "too many objects for one pack");
+		goto out;
+	}
+	for (size_t i = 0; i < l.len; i++) {
+		size_t size;
+		git_object_t type;
+
+		if (git_odb_read_header(&size, &type, odb, &l.ids[i]) == 0)
+			raw += size;
+	}
+	if (raw > PACK_FAST_ABOVE) {
+		level = Z_BEST_SPEED;
+		maps = pack_maps_open(repo);
+	}
+
+	head[8] = (unsigned char)(l.len >> 24);
+	head[9] = (unsigned char)(l.len >> 16);
+	head[10] = (unsigned char)(l.len >> 8);
+	head[11] = (unsigned char)l.len;
+	buf_append(out, head, sizeof(head));
+	if ((raw > PACK_FAST_ABOVE
+	     ? pack_entries_parallel(repo, maps, &l, out, cause)
+	     : pack_entries(odb, maps, l.ids, 0, l.len, level, out,
+			    cause)) < 0)
+		goto out;
+	sha = EVP_MD_CTX_new();
+	if (sha == NULL || EVP_DigestInit_ex(sha, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(sha, out->data + start, out->len - start) != 1 ||
+	    EVP_DigestFinal_ex(sha, sum, &sum_len) != 1) {
+		fail(cause, "cannot checksum the pack");
+		goto out;
+	}
+	buf_append(out, sum, sum_len);
+	err = 0;
+
+out:
+	if (err)
+		out->len = start;
+	EVP_MD_CTX_free(sha);
+	pack_maps_free(maps);
+	git_odb_free(odb);
+	free(l.ids);
+	oidset_free(&l.seen);
 	return err;
 }
 
@@ -1119,20 +1824,28 @@ static int link_check(struct check *c, const git_oid *id, const char *path)
  * Checks every entry of a tree from a peer: names that could leave the
  * folder or reach .git, unknown modes, and duplicate names (the only way a
  * path can pass through a link of the same tree: "a" a link and "a/x").
+ * `known` (or NULL) is the tree at the same path in a snapshot of this
+ * worktree: a folder that is the same there was made here, from files on
+ * this disk, and is not checked again.
  */
-static int tree_check(struct check *c, const git_oid *id, const char *prefix)
+static int tree_check(struct check *c, const git_oid *id, const char *prefix,
+		      const git_oid *known)
 {
 	const char **names = NULL;
-	git_tree *tree = NULL;
+	git_tree *tree = NULL, *here = NULL;
 	size_t count, depth = 0;
 	int err = -1;
 
+	if (known && git_oid_equal(id, known))
+		return 0;
 	for (const char *p = prefix; *p; p++)
 		depth += *p == '/';
 	if (git_tree_lookup(&tree, c->repo, id) < 0)
 		return fail_git(c->cause, "the %s folder '%s' is missing or "
 				"damaged; refusing to restore it", c->what,
 				prefix[0] ? prefix : "(top)");
+	if (known && git_tree_lookup(&here, c->repo, known) < 0)
+		here = NULL;
 	count = git_tree_entrycount(tree);
 	names = xcalloc(count, sizeof(*names));
 	for (size_t i = 0; i < count; i++) {
@@ -1163,8 +1876,14 @@ static int tree_check(struct check *c, const git_oid *id, const char *prefix)
 			switch (git_tree_entry_filemode_raw(e)) {
 			case GIT_FILEMODE_TREE: {
 				char *sub = xasprintf("%s/", path);
+				const git_tree_entry *k = here ?
+					git_tree_entry_byname(here, name) :
+					NULL;
 
-				bad = tree_check(c, git_tree_entry_id(e), sub);
+				bad = tree_check(c, git_tree_entry_id(e), sub,
+						 k && git_tree_entry_type(k) ==
+						 GIT_OBJECT_TREE ?
+						 git_tree_entry_id(k) : NULL);
 				free(sub);
 				break;
 			}
@@ -1208,6 +1927,7 @@ static int tree_check(struct check *c, const git_oid *id, const char *prefix)
 
 out:
 	free(names);
+	git_tree_free(here);
 	git_tree_free(tree);
 	return err;
 }
@@ -1235,7 +1955,7 @@ static int agent_check(struct restore *r, git_tree *agent)
 	if (git_repository_odb(&c.odb, r->repo) < 0)
 		return fail_git(r->cause, "cannot open the objects of %s",
 				git_repository_path(r->repo));
-	err = tree_check(&c, git_tree_id(agent), "");
+	err = tree_check(&c, git_tree_id(agent), "", NULL);
 	git_odb_free(c.odb);
 	if (err < 0)
 		return -1;
@@ -1729,27 +2449,103 @@ out:
 	return err;
 }
 
-/* Loads the checkpoint's index tree into repo's index file. */
-static int index_restore(struct restore *r, const git_oid *id)
+/*
+ * Gives an index entry the stat data of the file the restore left at its
+ * path, when that file holds the entry's blob (the worktree tree has the
+ * same id and mode there; NULL: the index and worktree trees are one).
+ * Otherwise the entry keeps none, and git reads the file to compare. The
+ * stat fields are plain data in the entry, set in place: going through
+ * git_index_add would throw away the tree cache read_tree made.
+ */
+static void entry_stat_fill(git_index_entry *e, git_tree *worktree,
+			    const char *root)
+{
+	git_tree_entry *te = NULL;
+	struct stat st;
+	char *abs;
+
+	if (e->mode != GIT_FILEMODE_BLOB &&
+	    e->mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
+	    e->mode != GIT_FILEMODE_LINK)
+		return;
+	if (worktree && git_tree_entry_bypath(&te, worktree, e->path) < 0)
+		return;
+	if (te && (!git_oid_equal(git_tree_entry_id(te), &e->id) ||
+		   git_tree_entry_filemode_raw(te) != e->mode)) {
+		git_tree_entry_free(te);
+		return;
+	}
+	git_tree_entry_free(te);
+	abs = path_join(root, e->path);
+	if (lstat(abs, &st) == 0) {
+		e->ctime.seconds = (int32_t)st.st_ctim.tv_sec;
+		e->ctime.nanoseconds = (uint32_t)st.st_ctim.tv_nsec;
+		e->mtime.seconds = (int32_t)st.st_mtim.tv_sec;
+		e->mtime.nanoseconds = (uint32_t)st.st_mtim.tv_nsec;
+		e->dev = (uint32_t)st.st_dev;
+		e->ino = (uint32_t)st.st_ino;
+		e->uid = st.st_uid;
+		e->gid = st.st_gid;
+		e->file_size = (uint32_t)st.st_size;
+	}
+	free(abs);
+}
+
+/*
+ * Loads the checkpoint's index tree into repo's index file, with the stat
+ * data of the files the restore just placed or found equal, so the next
+ * status or snapshot need not read every file again.
+ */
+static int index_restore(struct restore *r, const char *root,
+			 const git_oid *id, const git_oid *worktree_id)
 {
 	git_index *index = NULL;
-	git_tree *tree = NULL;
-	int err = 0;
+	git_tree *tree = NULL, *worktree = NULL;
+	char *path;
+	int same = git_oid_equal(id, worktree_id), err = -1;
 
 	/*
 	 * Start from an empty index: read_tree keeps the stat data of an old
 	 * entry with the same path and blob, and when the file was edited in
 	 * the same second with the same size, git would then take the stale
-	 * entry as clean and hide the edit. Without stat data, git re-reads.
+	 * entry as clean and hide the edit. The stat data comes from lstat
+	 * after the restore instead, as git checkout does, and the index
+	 * file is written after it, so git takes an entry as clean only
+	 * when the file is older than the index. The index is opened on its
+	 * own, not as the repository's: libgit2 would compare every file
+	 * the restore wrote by content again before writing (its racy-entry
+	 * check, a diff with their paths as a pathspec, which grows with
+	 * files times changed files).
 	 */
+	path = xasprintf("%sindex", git_repository_path(r->repo));
+	strict_objects(0);	/* tree_check saw every blob */
 	if (git_tree_lookup(&tree, r->repo, id) < 0 ||
-	    git_repository_index(&index, r->repo) < 0 ||
+	    git_tree_lookup(&worktree, r->repo, worktree_id) < 0 ||
+	    git_index_open(&index, path) < 0 ||
 	    git_index_clear(index) < 0 ||
-	    git_index_read_tree(index, tree) < 0 ||
-	    git_index_write(index) < 0)
-		err = fail_git(r->cause, "cannot write the index of %s",
-			       git_repository_path(r->repo));
+	    git_index_read_tree(index, tree) < 0) {
+		fail_git(r->cause, "cannot write the index of %s",
+			 git_repository_path(r->repo));
+		goto out;
+	}
+	for (size_t i = 0; i < git_index_entrycount(index); i++) {
+		git_index_entry *e =
+			(git_index_entry *)git_index_get_byindex(index, i);
+
+		entry_stat_fill(e, same ? NULL : worktree, root);
+	}
+	if (git_index_write(index) < 0) {
+		fail_git(r->cause, "cannot write the index of %s",
+			 git_repository_path(r->repo));
+		goto out;
+	}
+	err = 0;
+
+out:
+	strict_objects(1);
+	free(path);
 	git_index_free(index);
+	git_tree_free(worktree);
 	git_tree_free(tree);
 	return err;
 }
@@ -2006,16 +2802,22 @@ int checkpoint_restore(git_repository *repo, const git_oid *id,
 	if (checkpoint_read(repo, id, &info, cause) < 0)
 		goto out;
 
-	/* Everything from the peer is checked before anything changes. */
+	/*
+	 * Everything from the peer is checked before anything changes (a
+	 * snapshot only adds objects), except what this worktree holds the
+	 * same already.
+	 */
 	if (git_repository_odb(&c.odb, repo) < 0) {
 		fail_git(cause, "cannot open the objects of %s", root);
 		goto out;
 	}
-	if (tree_check(&c, &info.worktree_tree, "") < 0)
+	if (snapshot_take(repo, &cur, cause) < 0 ||
+	    tree_check(&c, &info.worktree_tree, "", &cur.worktree) < 0)
 		goto out;
 	c.what = "index";
 	c.entries = 0;
-	if (tree_check(&c, &info.index_tree, "") < 0)
+	if (!git_oid_equal(&info.index_tree, &info.worktree_tree) &&
+	    tree_check(&c, &info.index_tree, "", &cur.index) < 0)
 		goto out;
 	if (git_commit_lookup(&commit, repo, id) < 0 ||
 	    git_commit_tree(&root_tree, commit) < 0) {
@@ -2029,16 +2831,25 @@ int checkpoint_restore(git_repository *repo, const git_oid *id,
 	}
 	if (agent && agent_check(&r, agent) < 0)
 		goto out;
-	if (snapshot_take(repo, &cur, cause) < 0 ||
-	    head_check(&r, &info, &cur) < 0)
+	if (head_check(&r, &info, &cur) < 0)
 		goto out;
 
-	if (worktree_restore(&r, root, &cur.worktree,
-			     &info.worktree_tree) < 0 ||
-	    index_restore(&r, &info.index_tree) < 0 ||
+	/*
+	 * Blobs are read without libgit2 hashing each one again, as git
+	 * checkout reads them: those from the peer were hashed when their
+	 * pack was received, and a restore reads every file's blob.
+	 */
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	err = worktree_restore(&r, root, &cur.worktree, &info.worktree_tree);
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+	if (err < 0 ||
+	    index_restore(&r, root, &info.index_tree,
+			  &info.worktree_tree) < 0 ||
 	    head_restore(&r, &info, &cur) < 0 ||
-	    (agent && agent_restore(&r, agent) < 0))
+	    (agent && agent_restore(&r, agent) < 0)) {
+		err = -1;
 		goto out;
+	}
 	err = 0;
 
 out:
