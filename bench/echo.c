@@ -283,7 +283,8 @@ int main(int argc, char **argv)
 	E.rtt = xcalloc((size_t)E.want, sizeof(*E.rtt));
 	E.loop = uv_default_loop();
 	E.wsc = wsc_new(E.loop, &ops);
-	if (E.wsc == NULL || (E.conn = wsc_connect(E.wsc, port, NULL)) == NULL) {
+	if (E.wsc == NULL ||
+	    (E.conn = wsc_connect(E.wsc, port, NULL)) == NULL) {
 		fprintf(stderr, "bench-echo: cannot start lws\n");
 		return 1;
 	}

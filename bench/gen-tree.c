@@ -64,7 +64,8 @@ static int write_file(const char *path, size_t bytes, unsigned long id)
 			strerror(errno));
 		return -1;
 	}
-	n += (size_t)fprintf(f, "/* file %lu, generated for the benchmarks */\n",
+	n += (size_t)fprintf(f,
+			     "/* file %lu, generated for the benchmarks */\n",
 			     id);
 	while (n < bytes) {
 		unsigned indent = (unsigned)(next() % 3);
@@ -100,7 +101,8 @@ int main(int argc, char **argv)
 	char path[4096];
 
 	if (argc < 3 || argc > 5) {
-		fprintf(stderr, "usage: bench-gen-tree DIR FILES [BYTES [SEED]]\n");
+		fprintf(stderr,
+			"usage: bench-gen-tree DIR FILES [BYTES [SEED]]\n");
 		return 64;
 	}
 	files = strtoul(argv[2], NULL, 10);

@@ -75,7 +75,8 @@ struct client;
 struct command {
 	const char *name;
 	unsigned opts;		/* O_* bits it accepts */
-	int args;		/* 0, 1 (SID), 2 (SID TEXT...), 3 (words), 4 (a name) */
+	int args;		/* 0, 1 (SID), 2 (SID TEXT...), 3 (words),
+				 * 4 (a name) */
 	void (*request)(struct client *c);	/* after each welcome */
 	void (*reply)(struct client *c, const struct proto_msg *m);
 };

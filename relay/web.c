@@ -217,8 +217,8 @@ static bool valid_name(const char *name)
 
 	if (n == 0 || n > 64 || name[0] == '.')
 		return false;
-	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		      "0123456789._-") == n;
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "abcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 /* GET of a file of the app: "/" is index.html. */
