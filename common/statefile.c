@@ -34,23 +34,6 @@ static int file_version(const cJSON *obj)
 	return v->valueint;
 }
 
-/* Makes a new entry in the folder holding path survive a crash. */
-static void dir_sync(const char *path)
-{
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int fd;
-
-	if (slash)
-		*slash = '\0';
-	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 /* Writes all of data to fd, synced; 0 or -errno. */
 static int write_synced(int fd, const char *data, size_t len)
 {
@@ -76,32 +59,11 @@ static int write_synced(int fd, const char *data, size_t len)
 static int copy_aside(const char *path, const char *data, size_t len,
 		      int version, char **copy)
 {
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	char *name = NULL;
-	int fd = -1, err;
+	char *name;
+	int fd = backup_file_create(path, version, &name), err;
 
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 1; i <= 100 && fd < 0; i++) {
-		free(name);
-		if (i == 1)
-			name = xasprintf("%s.v%d-%s.bak", path, version,
-					 stamp);
-		else
-			name = xasprintf("%s.v%d-%s-%d.bak", path, version,
-					 stamp, i);
-		fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			  0600);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0) {
-		err = -errno;
-		free(name);
-		return err;
-	}
+	if (fd < 0)
+		return fd;
 	err = write_synced(fd, data, len);
 	if (close(fd) < 0 && err == 0)
 		err = -errno;
@@ -110,7 +72,7 @@ static int copy_aside(const char *path, const char *data, size_t len,
 		free(name);
 		return err;
 	}
-	dir_sync(name);
+	dir_sync_of(name);
 	*copy = name;
 	return 0;
 }

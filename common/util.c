@@ -328,3 +328,50 @@ char *duration_format(int64_t seconds, char *buf, size_t size)
 			 (long long)min);
 	return buf;
 }
+
+void dir_sync_of(const char *path)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int fd;
+
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
+int backup_file_create(const char *path, long version, char **name)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd = -1, err = -EEXIST;
+
+	*name = NULL;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (int i = 1; i <= 100 && fd < 0 && err == -EEXIST; i++) {
+		free(*name);
+		if (i == 1)
+			*name = xasprintf("%s.v%ld-%s.bak", path, version,
+					  stamp);
+		else
+			*name = xasprintf("%s.v%ld-%s-%d.bak", path, version,
+					  stamp, i);
+		fd = open(*name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			  0600);
+		if (fd < 0)
+			err = -errno;
+	}
+	if (fd < 0) {
+		free(*name);
+		*name = NULL;
+		return err;
+	}
+	return fd;
+}

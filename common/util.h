@@ -52,6 +52,17 @@ int file_write_atomic(const char *path, const void *data, size_t len,
 		      mode_t mode);
 /* Removes a directory tree without following links; 0 or -errno. */
 int rm_rf(const char *path);
+/* Makes a new entry in the folder holding path survive a crash (fsyncs the
+ * folder; errors are ignored: there is nothing better to do). */
+void dir_sync_of(const char *path);
+/*
+ * Creates the file that keeps a copy of path, at format or schema
+ * `version`, before an upgrade changes it: PATH.v<version>-<UTC time>.bak,
+ * with a number after the time when that name is taken; new and private
+ * (0600). Returns its descriptor, open for writing, and sets *name (the
+ * caller frees); -errno.
+ */
+int backup_file_create(const char *path, long version, char **name);
 
 /* Prints "PROGRAM: MESSAGE" and a pointer to --help on stderr, then exits
  * with status 2 (a usage error in every Baton program). */

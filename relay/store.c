@@ -625,57 +625,6 @@ static void db_cause(char **cause, const char *path, sqlite3 *db, int rc)
 	}
 }
 
-/* Makes a new entry in the folder holding path survive a crash. */
-static void dir_sync(const char *path)
-{
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int fd;
-
-	if (slash)
-		*slash = '\0';
-	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
-/* Creates a new private file for the copy of a database at version
- * `version`: PATH.v<version>-<UTC time>.bak, with a number after the time
- * when a copy of that second exists. Returns its path; NULL with errno. */
-static char *backup_create(const char *path, long version)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	char *name;
-	int fd;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (int i = 1; i <= 100; i++) {
-		if (i == 1)
-			name = xasprintf("%s.v%ld-%s.bak", path, version,
-					 stamp);
-		else
-			name = xasprintf("%s.v%ld-%s-%d.bak", path, version,
-					 stamp, i);
-		fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			  0600);
-		if (fd >= 0) {
-			close(fd);
-			return name;
-		}
-		free(name);
-		if (errno != EEXIST)
-			return NULL;
-	}
-	errno = EEXIST;
-	return NULL;
-}
-
 /*
  * Copies the database (the -wal file's pages included) into a new file
  * beside it, with SQLite's backup API, before an upgrade changes it; the
@@ -696,15 +645,16 @@ static int db_backup(const char *path, long version, char **copy,
 	char *name;
 	int rc, err = 0;
 
-	name = backup_create(path, version);
-	if (name == NULL) {
-		err = -errno;
+	rc = backup_file_create(path, version, &name);
+	if (rc < 0) {
+		err = rc;
 		set_cause(cause, "cannot create a copy of %s before upgrading "
 			  "it from schema version %ld: %s; it is left as it "
 			  "was: make the data directory writable and start "
-			  "again", path, version, strerror(errno));
+			  "again", path, version, strerror(-rc));
 		return err;
 	}
+	close(rc);	/* SQLite opens it by name */
 	rc = sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_open_v2(name, &dst, SQLITE_OPEN_READWRITE, NULL);
@@ -748,7 +698,7 @@ static int db_backup(const char *path, long version, char **copy,
 		free(name);
 		return err;
 	}
-	dir_sync(name);
+	dir_sync_of(name);
 	*copy = name;
 	return 0;
 }
