@@ -1430,6 +1430,23 @@ static void handle_setup_get(struct relay *r, struct conn *c,
 	store_machine_clear(&mach);
 }
 
+/* A client's requests that name no session, and who answers each. */
+static const struct {
+	const char *type;
+	void (*handle)(struct relay *r, struct conn *c,
+		       const struct proto_msg *m);
+} client_requests[] = {
+	{ "machines.list", handle_machines_list },
+	{ "sessions.list", handle_sessions_list },
+	{ "session.start", handle_session_start },
+	{ "pair.approve", auth_pair_approve },
+	{ "workspace.sync", handle_workspace_sync },
+	{ "workspace.setup", handle_workspace_setup },
+	{ "credits.get", credits_handle },
+	{ "login.new", web_login_new },
+	{ "setup.get", handle_setup_get },
+};
+
 static void handle_client(struct relay *r, struct conn *c,
 			  const struct proto_msg *m)
 {
@@ -1440,44 +1457,14 @@ static void handle_client(struct relay *r, struct conn *c,
 				READ_ONLY_WHY);
 		return;
 	}
-	if (!strcmp(m->type, "machines.list")) {
-		handle_machines_list(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "sessions.list")) {
-		handle_sessions_list(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "session.start")) {
-		handle_session_start(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "pair.approve")) {
-		auth_pair_approve(r, c, m);
-		return;
+	for (size_t i = 0; i < ARRAY_SIZE(client_requests); i++) {
+		if (!strcmp(m->type, client_requests[i].type)) {
+			client_requests[i].handle(r, c, m);
+			return;
+		}
 	}
 	if (!strncmp(m->type, "env.", 4)) {
 		env_handle(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "workspace.sync")) {
-		handle_workspace_sync(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "workspace.setup")) {
-		handle_workspace_setup(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "credits.get")) {
-		credits_handle(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "login.new")) {
-		web_login_new(r, c, m);
-		return;
-	}
-	if (!strcmp(m->type, "setup.get")) {
-		handle_setup_get(r, c, m);
 		return;
 	}
 	if (!strcmp(m->type, "ping")) {
