@@ -4,6 +4,7 @@
  * in moves; it reconnects by itself when the relay goes away.
  */
 #define _GNU_SOURCE
+#include "checkpoint.h"
 #include "config.h"
 #include "daemon.h"
 #include "host.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <git2.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -329,7 +329,6 @@ int main(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
-	git_libgit2_init();
 	log_route_libraries();
 	uv_loop_init(&loop);
 
@@ -349,7 +348,7 @@ int main(int argc, char **argv)
 		free(cause);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		uv_loop_close(&loop);
-		git_libgit2_shutdown();
+		checkpoint_lib_stop();
 		rc = EXIT_FAIL;
 		goto out;
 	}
@@ -358,7 +357,7 @@ int main(int argc, char **argv)
 		 relay, ho.ca_file ? ", CAs from " : "",
 		 ho.ca_file ? ho.ca_file : "", state);
 	rc = daemon_run(&loop, h);
-	git_libgit2_shutdown();
+	checkpoint_lib_stop();
 out:
 	if (lock >= 0)
 		close(lock);

@@ -8,6 +8,7 @@
  * output kept), and then runs sessions exactly like baton-local.
  */
 #define _GNU_SOURCE
+#include "checkpoint.h"
 #include "daemon.h"
 #include "host.h"
 #include "log.h"
@@ -17,7 +18,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <git2.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -543,7 +543,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "baton-sandbox: libsodium failed to start\n");
 		return 1;
 	}
-	git_libgit2_init();
 	log_route_libraries();
 	uv_loop_init(&loop);
 	if (mkdir_p(sb.workspace, 0700) < 0) {
@@ -571,6 +570,6 @@ int main(int argc, char **argv)
 	free(bootstrap);
 	free(state);
 	free(sb.workspace);
-	git_libgit2_shutdown();
+	checkpoint_lib_stop();
 	return rc;
 }

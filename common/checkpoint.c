@@ -2967,3 +2967,21 @@ out:
 	free(info);
 	return *out ? 0 : -1;
 }
+
+static int lib_started;	/* checkpoint_lib_start ran */
+
+void checkpoint_lib_start(void)
+{
+	if (lib_started)
+		return;
+	git_libgit2_init();
+	lib_started = 1;
+}
+
+void checkpoint_lib_stop(void)
+{
+	if (!lib_started)
+		return;
+	git_libgit2_shutdown();
+	lib_started = 0;
+}

@@ -17,7 +17,8 @@
  *
  * Functions return 0 on success and a negative number on failure; *cause
  * then holds a sentence for the user (caller frees) and is NULL on success.
- * Nothing here logs. The caller initialises libgit2 (git_libgit2_init).
+ * Nothing here logs. The caller initialises libgit2: git_libgit2_init, or
+ * checkpoint_lib_start where that should wait until libgit2 is needed.
  */
 #ifndef BATON_CHECKPOINT_H
 #define BATON_CHECKPOINT_H
@@ -26,6 +27,16 @@
 #include <stddef.h>
 
 #include "util.h"
+
+/*
+ * Starts libgit2 the first time it is called; later calls do nothing.
+ * The daemons call it when a message first concerns a session's files, so
+ * an idle daemon never pays for libgit2's start-up (OpenSSL through
+ * libssh2, the system's CA bundle): about 3 MB of its resident memory.
+ */
+void checkpoint_lib_start(void);
+/* Stops libgit2 if checkpoint_lib_start started it. */
+void checkpoint_lib_stop(void);
 
 /* What a checkpoint commit says about itself (checkpoint_read). */
 struct checkpoint_info {

@@ -1909,6 +1909,23 @@ static void refused(struct host *h, const char *code)
 	uv_timer_start(&h->stop_timer, on_stop_timer, 0, 0);
 }
 
+/*
+ * Whether a message from the relay may lead to libgit2: all but those
+ * about the link itself, so that an idle daemon never starts it.
+ */
+static bool needs_git(const char *type)
+{
+	static const char *const link_only[] = {
+		"challenge", "welcome", "env.sealed", "machine.stop", "ping",
+		"pong", "output.ack",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(link_only); i++)
+		if (!strcmp(type, link_only[i]))
+			return false;
+	return true;
+}
+
 static void on_text(struct link *l, const char *text, size_t len, void *arg)
 {
 	struct host *h = arg;
@@ -1925,6 +1942,8 @@ static void on_text(struct link *l, const char *text, size_t len, void *arg)
 	}
 	if (m.session)
 		s = session_find(h, m.session);
+	if (needs_git(m.type))
+		checkpoint_lib_start();
 
 	if (!strcmp(m.type, "challenge")) {
 		handle_challenge(h, &m);
@@ -1990,8 +2009,10 @@ static void on_binary(struct link *l, const struct proto_bin *b, void *arg)
 
 	if (b->kind == PROTO_BIN_INPUT)
 		handle_input(h, b);
-	else if (b->kind == PROTO_BIN_PACK)
+	else if (b->kind == PROTO_BIN_PACK) {
+		checkpoint_lib_start();
 		handle_pack(h, b);
+	}
 }
 
 static void on_open(struct link *l, void *arg)
