@@ -1243,10 +1243,31 @@ static void move_unpark(struct relay *r, struct conn *c,
  * for a move, the relay keeps the checkpoint, and nobody runs it until
  * the next move.
  */
+/*
+ * The first step of a move or a park: the session takes mv, says it is
+ * suspending, and its machine is asked for a checkpoint of what the
+ * relay's object store lacks.
+ */
+static void move_suspend(struct relay *r, struct rsession *s,
+			 struct move *mv)
+{
+	cJSON *body = cJSON_CreateObject();
+	cJSON *arr;
+
+	s->move = mv;
+	set_str(&s->rec.state, "suspending");
+	session_save(r, s);
+	session_publish(r, s);
+	proto_add_u64(body, "epoch", s->rec.epoch);
+	arr = cJSON_AddArrayToObject(body, "have");
+	add_haves(r, s->rec.workspace, mv->objects, arr);
+	send_to_machine(r, s->rec.machine,
+			proto_encode("session.suspend", NULL, s->rec.id, body));
+}
+
 static void session_park(struct relay *r, struct rsession *s)
 {
 	struct move *mv = xcalloc(1, sizeof(*mv));
-	cJSON *body, *arr;
 
 	mv->phase = MOVE_SUSPENDING;
 	mv->park = true;
@@ -1258,16 +1279,7 @@ static void session_park(struct relay *r, struct rsession *s)
 		move_free(mv);
 		return;
 	}
-	s->move = mv;
-	set_str(&s->rec.state, "suspending");
-	session_save(r, s);
-	session_publish(r, s);
-	body = cJSON_CreateObject();
-	proto_add_u64(body, "epoch", s->rec.epoch);
-	arr = cJSON_AddArrayToObject(body, "have");
-	add_haves(r, s->rec.workspace, mv->objects, arr);
-	send_to_machine(r, s->rec.machine,
-			proto_encode("session.suspend", NULL, s->rec.id, body));
+	move_suspend(r, s, mv);
 	log_info("relay", "session %s: idle for %u s on its sandbox; parking "
 		 "it", s->rec.id, r->sandbox_idle_s);
 }
@@ -1279,7 +1291,6 @@ static void handle_move(struct relay *r, struct conn *c,
 	const char *to = proto_str(m->body, "to");
 	struct store_machine target = { 0 };
 	struct move *mv;
-	cJSON *body, *arr;
 	char *why = NULL;
 	bool offline;
 	int e;
@@ -1363,17 +1374,7 @@ static void handle_move(struct relay *r, struct conn *c,
 	}
 	sync_drop(s);	/* a sync cut short by the move is not kept */
 	r->stats.moves_started++;
-	s->move = mv;
-	set_str(&s->rec.state, "suspending");
-	session_save(r, s);
-	session_publish(r, s);
-
-	body = cJSON_CreateObject();
-	proto_add_u64(body, "epoch", s->rec.epoch);
-	arr = cJSON_AddArrayToObject(body, "have");
-	add_haves(r, s->rec.workspace, mv->objects, arr);
-	send_to_machine(r, s->rec.machine,
-			proto_encode("session.suspend", NULL, s->rec.id, body));
+	move_suspend(r, s, mv);
 	move_step(r, s, "suspending", "asking the source to stop the agent "
 		  "and take a checkpoint");
 out:
