@@ -1116,10 +1116,11 @@ static void pack_list_push(struct pack_list *l, const git_oid *id)
 
 /*
  * Adds a tree and everything below it to `set`, skipping subtrees already
- * there: what the other side holds.
+ * there. With `out`, also lists each object that was not in `set`, a tree
+ * before what it holds: what the other side lacks.
  */
-static int tree_mark(git_repository *repo, const git_oid *id,
-		     struct oidset *set)
+static int tree_walk(git_repository *repo, const git_oid *id,
+		     struct oidset *set, struct pack_list *out)
 {
 	git_tree *tree = NULL;
 
@@ -1127,48 +1128,38 @@ static int tree_mark(git_repository *repo, const git_oid *id,
 		return 0;
 	if (git_tree_lookup(&tree, repo, id) < 0)
 		return -1;
+	if (out)
+		pack_list_push(out, id);
 	for (size_t i = 0; i < git_tree_entrycount(tree); i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
 
 		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
-			if (tree_mark(repo, git_tree_entry_id(e), set) < 0) {
+			if (tree_walk(repo, git_tree_entry_id(e), set,
+				      out) < 0) {
 				git_tree_free(tree);
 				return -1;
 			}
-		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB) {
-			oidset_add(set, git_tree_entry_id(e));
+		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+			   oidset_add(set, git_tree_entry_id(e)) && out) {
+			pack_list_push(out, git_tree_entry_id(e));
 		}
 	}
 	git_tree_free(tree);
 	return 0;
 }
 
+/* What a tree the other side holds brings: it and all below it. */
+static int tree_mark(git_repository *repo, const git_oid *id,
+		     struct oidset *set)
+{
+	return tree_walk(repo, id, set, NULL);
+}
+
 /* Lists a tree and what is below it that the other side lacks. */
 static int tree_collect(git_repository *repo, const git_oid *id,
 			struct pack_list *l)
 {
-	git_tree *tree = NULL;
-
-	if (!oidset_add(&l->seen, id))
-		return 0;
-	if (git_tree_lookup(&tree, repo, id) < 0)
-		return -1;
-	pack_list_push(l, id);
-	for (size_t i = 0; i < git_tree_entrycount(tree); i++) {
-		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
-
-		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
-			if (tree_collect(repo, git_tree_entry_id(e), l) < 0) {
-				git_tree_free(tree);
-				return -1;
-			}
-		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
-			   oidset_add(&l->seen, git_tree_entry_id(e))) {
-			pack_list_push(l, git_tree_entry_id(e));
-		}
-	}
-	git_tree_free(tree);
-	return 0;
+	return tree_walk(repo, id, &l->seen, l);
 }
 
 /* Marks what a commit the other side holds brings: its tree. */
